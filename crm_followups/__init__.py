@@ -1,0 +1,1 @@
+"""CRM communications to ranked follow-up lists: the code the Airflow DAGs call."""

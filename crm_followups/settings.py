@@ -1,0 +1,101 @@
+"""Where the pipeline keeps its state, read from the environment once.
+
+Everything the pipeline writes lives under one data folder (``CRM_DATA_DIR``, default
+``./var``) so a run can be moved, inspected or wiped as a unit.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+DAGS_DIR = REPO_ROOT / "dags"
+
+INTENT_EXPERIMENT = "crm-intent"
+INTENT_MODEL = "crm_intent"
+TRENDS_EXPERIMENT = "crm-trends"
+CHAMPION_ALIAS = "champion"
+WAREHOUSE_POOL = "warehouse"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Paths and names derived from the data folder."""
+
+    data_dir: Path
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(Path(os.environ.get("CRM_DATA_DIR", "var")).resolve())
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.data_dir / "exports"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.data_dir / "mlflow"
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifacts_uri(self) -> str:
+        return (self.mlflow_dir / "artifacts").as_uri()
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.data_dir / "airflow"
+
+    @property
+    def dbt_target_dir(self) -> Path:
+        return self.data_dir / "dbt" / "target"
+
+    @cached_property
+    def hash_salt(self) -> str:
+        """``CRM_HASH_SALT``, else a salt generated once into the data folder (never the repo)."""
+        if salt := os.environ.get("CRM_HASH_SALT"):
+            return salt
+        salt_file = self.data_dir / "hash_salt"
+        if not salt_file.exists():
+            salt_file.parent.mkdir(parents=True, exist_ok=True)
+            salt_file.write_text(secrets.token_hex(16))
+            salt_file.chmod(0o600)
+        return salt_file.read_text().strip()
+
+    def airflow_env(self) -> dict[str, str]:
+        """Environment for an embedded Airflow: SQLite metadata under the data folder."""
+        return {
+            "AIRFLOW_HOME": str(self.airflow_home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM", "4"),
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "CRM_DATA_DIR": str(self.data_dir),
+            "MLFLOW_TRACKING_URI": self.mlflow_tracking_uri,
+        }
+
+    def ensure_dirs(self) -> None:
+        for path in (self.exports_dir / "generic", self.outbox_dir, self.reports_dir,
+                     self.mlflow_dir, self.airflow_home):
+            path.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,56 @@
+"""Transform: run dbt in-process against the warehouse, with all dbt state under the data folder."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from crm_followups.settings import DBT_PROJECT_DIR, Settings
+
+log = logging.getLogger(__name__)
+
+
+class DbtError(RuntimeError):
+    """A dbt command failed: a model did not build or a data test did not pass."""
+
+
+def dbt_env(settings: Settings) -> dict[str, str]:
+    """What dbt reads from the environment: the warehouse location and the hashing salt."""
+    return {
+        "CRM_DATA_DIR": str(settings.data_dir),
+        "DBT_ENV_SECRET_HASH_SALT": settings.hash_salt,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+        "DBT_TARGET_PATH": str(settings.dbt_target_dir),
+        "DBT_LOG_PATH": str(settings.data_dir / "dbt" / "logs"),
+    }
+
+
+def dbt_args(settings: Settings, command: str, *extra: str) -> list[str]:
+    return [command, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+            "--target-path", str(settings.dbt_target_dir), *extra]
+
+
+def run_dbt(settings: Settings, command: str, *extra: str) -> list[dict[str, str]]:
+    """Run one dbt command; raise DbtError naming every failed node."""
+    from dbt.cli.main import dbtRunner  # heavy import: only in the task that runs dbt
+
+    os.environ.update(dbt_env(settings))
+    result = dbtRunner().invoke(dbt_args(settings, command, *extra))
+    if result.exception is not None:
+        raise DbtError(f"dbt {command} could not run: {result.exception}") from result.exception
+    nodes = [
+        {"node": r.node.unique_id, "status": str(r.status), "message": r.message or ""}
+        for r in getattr(result.result, "results", None) or []
+    ]
+    failed = [n for n in nodes if n["status"] in ("error", "fail")]
+    if not result.success or failed:
+        detail = "; ".join(f"{n['node']}: {n['status']} {n['message']}" for n in failed)
+        raise DbtError(f"dbt {command} failed: {detail or 'see the dbt log'}")
+    log.info("dbt %s: %d nodes passed", command, len(nodes))
+    return nodes
+
+
+def build_warehouse(settings: Settings) -> dict[str, int]:
+    """``dbt build``: staging and marts with their data tests, in dependency order."""
+    nodes = run_dbt(settings, "build")
+    return {"dbt_nodes": len(nodes)}
