@@ -93,6 +93,9 @@ class Settings:
             "AIRFLOW__API__HOST": "127.0.0.1",
             "CRM_DATA_DIR": str(self.data_dir),
             "MLFLOW_TRACKING_URI": self.mlflow_tracking_uri,
+            # nothing phones home (and nothing is written to ~/.config)
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "DO_NOT_TRACK": "1",
         }
 
     def ensure_dirs(self) -> None:

@@ -14,7 +14,12 @@ PYTHON_SCHEMAS = ("raw", "ml", "marts")
 
 @contextmanager
 def connect(settings: Settings, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the warehouse; tasks that call this run in the one-slot ``warehouse`` pool."""
+    """Open the warehouse; tasks that call this run in the one-slot ``warehouse`` pool.
+
+    DuckDB shares one instance per file within a process and refuses a second connection
+    with other settings, so steps that may share a process with dbt (``dag.test``) open it
+    read-write; ``read_only`` is for separate readers such as the ``sql`` command.
+    """
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(settings.warehouse_path), read_only=read_only)
     try:

@@ -57,7 +57,8 @@ def predict_intents(model, batch: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]
 
 def _write_batch(con: duckdb.DuckDBPyConnection, scores: pa.Table) -> None:
     con.register("_scores", scores)
-    con.execute("insert or replace into ml.communication_scores by name select *, now() as scored_at from _scores")
+    con.execute("insert or replace into ml.communication_scores by name "
+                "select *, now() as scored_at from _scores")
     con.unregister("_scores")
 
 

@@ -49,7 +49,7 @@ class TrainResult:
 
 
 def load_labelled(settings: Settings) -> pd.DataFrame:
-    with connect(settings, read_only=True) as con:
+    with connect(settings) as con:
         return con.execute("""
             select communication_id, subject, body, label
             from marts.fct_communications

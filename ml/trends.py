@@ -61,7 +61,7 @@ order by k.series_key, d.date"""
 
 def daily_inbound(settings: Settings, as_of: dt.date) -> pd.DataFrame:
     """One row per series and day over the history window, zero-filled, before ``as_of``."""
-    with connect(settings, read_only=True) as con:
+    with connect(settings) as con:
         return con.execute(DAILY_INBOUND_SQL,
                            [as_of, HISTORY_DAYS, as_of, as_of, as_of, HISTORY_DAYS]).df()
 
@@ -87,7 +87,8 @@ def forecast_series(actual: pd.Series) -> tuple[pd.DataFrame, str]:
         "lower": frame["pi_lower"].clip(lower=0).to_numpy(),
         "upper": frame["pi_upper"].to_numpy(),
     })
-    out["is_anomaly"] = out["actual"].notna() & ((out["actual"] < out["lower"]) | (out["actual"] > out["upper"]))
+    outside = (out["actual"] < out["lower"]) | (out["actual"] > out["upper"])
+    out["is_anomaly"] = out["actual"].notna() & outside
     return out, "ets_damped_weekly" if seasonal else "ets_damped"
 
 

@@ -1,0 +1,56 @@
+# Two commands do all the set-up on a fresh clone:
+#   make run [DATE=YYYY-MM-DD]   the nightly DAG end to end on what is in the export inbox
+#   make test                    the test suite
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
+DATE ?= $(shell date -u +%F)
+Q ?= select * from marts.followups order by priority, score desc limit 20
+
+export CRM_DATA_DIR ?= $(CURDIR)/var
+export UV_COMPILE_BYTECODE := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := 1
+
+.PHONY: help install run test lint lock airflow-ui mlflow-ui sql clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+.tools/bin/uv:
+	python3 -m pip install --quiet --target .tools uv
+
+$(VENV)/.installed: requirements.lock pyproject.toml | $(UV)
+	$(UV) venv --quiet --allow-existing -p 3.11 $(VENV)
+	$(UV) pip sync --quiet -p $(PY) requirements.lock
+	$(UV) pip install --quiet -p $(PY) --no-deps -e .
+	touch $@
+
+install: $(VENV)/.installed  ## create .venv from the lock file
+
+run: install  ## run crm_nightly for DATE (default today) on the export inbox
+	$(PY) -m crm_followups run --date $(DATE)
+
+test: install  ## run the test suite
+	$(PY) -m pytest
+
+lint: install  ## ruff
+	$(VENV)/bin/ruff check .
+
+lock:  ## re-resolve requirements.txt into requirements.lock
+	$(UV) pip compile --quiet -p 3.11 requirements.txt -o requirements.lock
+
+airflow-ui: install  ## Airflow UI on http://127.0.0.1:8080 over the same metadata (no login)
+	$(PY) -m crm_followups ui airflow
+
+mlflow-ui: install  ## MLflow UI on http://127.0.0.1:5000
+	$(PY) -m crm_followups ui mlflow
+
+sql: install  ## query the warehouse: make sql Q="select ..."
+	$(PY) -m crm_followups sql "$(Q)"
+
+clean:  ## delete the data folder (warehouse, MLflow store, Airflow metadata)
+	rm -rf "$(CRM_DATA_DIR)"

@@ -1,0 +1,3 @@
+from crm_followups.cli import main
+
+main()

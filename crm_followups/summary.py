@@ -1,0 +1,76 @@
+"""The short report printed at the end of ``make run``: what the night produced and where."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+
+from crm_followups.settings import INTENT_MODEL, Settings
+from crm_followups.warehouse import connect, table_exists
+
+CONTRACT_TABLES = ("raw.communications", "raw._rejects", "marts.fct_communications", "marts.dim_customers",
+                   "ml.communication_scores", "ml.contact_trends", "marts.followups")
+
+
+def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int | None]:
+    return {t: con.execute(f"select count(*) from {t}").fetchone()[0] if table_exists(con, t) else None
+            for t in CONTRACT_TABLES}
+
+
+def _load_totals(con: duckdb.DuckDBPyConnection) -> tuple:
+    if not table_exists(con, "raw._load_manifest"):
+        return 0, 0, 0, 0
+    return con.execute("""
+        select count(*) filter (status = 'loaded'), count(*) filter (status = 'failed'),
+               coalesce(sum(rows_loaded), 0), coalesce(sum(rows_rejected), 0)
+        from raw._load_manifest""").fetchone()
+
+
+def _followups_by_queue(con: duckdb.DuckDBPyConnection, date: dt.date) -> list[tuple]:
+    if not table_exists(con, "marts.followups"):
+        return []
+    return con.execute("""
+        select owner_queue, count(*), count(*) filter (priority = 1)
+        from marts.followups where as_of_date = ? group by 1 order by 1""", [date]).fetchall()
+
+
+def _champion_line(settings: Settings) -> str:
+    from mlflow import MlflowClient
+
+    from ml.tracking import champion
+
+    current = champion(settings, INTENT_MODEL)
+    if current is None:
+        return "no champion yet (too few labelled communications?)"
+    metrics = MlflowClient().get_run(current.run_id).data.metrics
+    return (f"{INTENT_MODEL} v{current.version} (champion): held-out accuracy "
+            f"{metrics.get('holdout_accuracy', float('nan')):.3f}, macro-F1 "
+            f"{metrics.get('holdout_macro_f1', float('nan')):.3f}, run {current.run_id}")
+
+
+def print_summary(settings: Settings, date: dt.date) -> None:
+    with connect(settings) as con:
+        files_loaded, files_failed, rows_loaded, rows_rejected = _load_totals(con)
+        counts = table_counts(con)
+        queues = _followups_by_queue(con, date)
+    lines = [
+        "",
+        f"crm_nightly for {date}",
+        f"  exports:    {files_loaded} files loaded, {files_failed} failed; "
+        f"{rows_loaded} rows loaded, {rows_rejected} rejected (see raw._rejects)",
+        f"  model:      {_champion_line(settings)}",
+        f"  follow-ups: {sum(q[1] for q in queues)} for {date}"
+        + "".join(f"; {queue} {n} ({p1} priority 1)" for queue, n, p1 in queues),
+        "  tables:     " + ", ".join(f"{t} {n if n is not None else '-'}" for t, n in counts.items()),
+        "",
+        f"  warehouse:  {settings.warehouse_path}",
+        f"  MLflow:     {settings.mlflow_tracking_uri} (artifacts {settings.mlflow_dir / 'artifacts'})",
+        f"  Airflow:    {settings.airflow_home}",
+        "",
+        '  query the warehouse: make sql Q="select * from marts.followups order by priority limit 20"',
+        "  open the Airflow UI: make airflow-ui   (http://127.0.0.1:8080, no login)",
+        "  open the MLflow UI:  make mlflow-ui    (http://127.0.0.1:5000)",
+        "",
+    ]
+    print("\n".join(lines))
