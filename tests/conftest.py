@@ -1,0 +1,29 @@
+"""Every test session gets its own data folder; Airflow reads its configuration from the
+environment on first import, so the environment is set before any test module is collected."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from crm_followups.settings import Settings
+
+SESSION_DATA_DIR = Path(tempfile.mkdtemp(prefix="crm-followups-test-"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    settings = Settings(SESSION_DATA_DIR)
+    settings.ensure_dirs()
+    os.environ.update(settings.airflow_env())
+    os.environ["CRM_TASK_RETRIES"] = "0"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """A fresh, empty data folder for tests that do not need Airflow."""
+    fresh = Settings(tmp_path / "data")
+    fresh.ensure_dirs()
+    return fresh
