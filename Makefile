@@ -6,7 +6,7 @@ SHELL := /bin/bash
 
 VENV := .venv
 PY := $(VENV)/bin/python
-UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
+UV := $(shell uv --version >/dev/null 2>&1 && echo uv || echo .tools/bin/uv)
 DATE ?= $(shell date -u +%F)
 Q ?= select * from marts.followups order by priority, score desc limit 20
 
