@@ -126,5 +126,10 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "sql":
         from crm_followups.warehouse import connect
 
-        with connect(settings, read_only=True) as con:
-            con.sql(args.query).show(max_rows=200, max_width=200)
+        import duckdb
+
+        try:
+            with connect(settings, read_only=True) as con:
+                con.sql(args.query).show(max_rows=200, max_width=200)
+        except duckdb.Error as exc:
+            raise SystemExit(f"{settings.warehouse_path}: {exc}") from None
