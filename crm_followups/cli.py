@@ -19,6 +19,7 @@ import logging
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from crm_followups.settings import WAREHOUSE_POOL, Settings
 
@@ -74,6 +75,8 @@ def run_nightly(settings: Settings, date: dt.date, force_train: bool = False) ->
 
 def serve_ui(settings: Settings, which: str) -> None:
     """Replace this process with the UI server, reading the same stores as the nightly run."""
+    # `airflow standalone` starts its components as `airflow ...` from PATH
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     if which == "airflow":
         setup_airflow(settings)
         # Local demo only: every user is admin, no login page.
