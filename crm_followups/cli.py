@@ -127,9 +127,9 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "ui":
         serve_ui(settings, args.which)
     elif args.command == "sql":
-        from crm_followups.warehouse import connect
-
         import duckdb
+
+        from crm_followups.warehouse import connect
 
         try:
             with connect(settings, read_only=True) as con:

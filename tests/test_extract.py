@@ -21,7 +21,8 @@ def test_every_row_is_loaded_or_rejected(settings):
         where file_path like '%communications%'""")[0]
     assert rows_in == export.rows == loaded + rejected
     assert loaded == _query(settings, "select count(*) from raw.communications")[0][0]
-    assert rejected == _query(settings, "select count(*) from raw._rejects where file_path like '%communications%'")[0][0]
+    assert rejected == _query(
+        settings, "select count(*) from raw._rejects where file_path like '%communications%'")[0][0]
     reasons = {r[0] for r in _query(settings, "select reason from raw._rejects")}
     assert {"missing customer_id", "missing communication_id", "unparseable occurred_at"} <= reasons
     assert any(r.startswith("MISSING COLUMNS") for r in reasons)
@@ -42,7 +43,8 @@ def test_a_changed_file_is_a_new_version(settings):
     export = write_export(settings.exports_dir / "generic", dt.date(2026, 2, 1), customers=10, days=5)
     load_exports(settings)
     with export.customers.open("a") as f:
-        f.write("C999999,New Customer,new@example.com,+1,New Co,smb,US,2026-01-01,2026-01-02,U1,10,False,False\n")
+        f.write("C999999,New Customer,new@example.com,+1,New Co,smb,US,"
+                "2026-01-01,2026-01-02,U1,10,False,False\n")
     assert load_exports(settings).count("loaded") == 1
     assert _query(settings, "select count(*) from raw.customers where customer_id = 'C999999'") == [(1,)]
 
