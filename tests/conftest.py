@@ -4,6 +4,7 @@ environment on first import, so the environment is set before any test module is
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -15,6 +16,8 @@ SESSION_DATA_DIR = Path(tempfile.mkdtemp(prefix="crm-followups-test-"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if "airflow" in sys.modules:
+        raise pytest.UsageError("Airflow was imported before conftest.py could set AIRFLOW_HOME")
     settings = Settings(SESSION_DATA_DIR)
     settings.ensure_dirs()
     os.environ.update(settings.airflow_env())

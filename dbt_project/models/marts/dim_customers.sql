@@ -4,14 +4,14 @@ with
 
 customers as (
 
-    select * from {{ ref('stg_generic__customers') }}
+    select * from {{ ref('int_customers__unioned') }}
 
 ),
 
 seen_only_in_communications as (
 
     select distinct customer_id, source_system
-    from {{ ref('stg_generic__communications') }}
+    from {{ ref('int_communications__unioned') }}
     where customer_id not in (select customer_id from customers)
 
 ),

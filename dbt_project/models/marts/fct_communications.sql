@@ -4,7 +4,7 @@ with
 
 communications as (
 
-    select * from {{ ref('stg_generic__communications') }}
+    select * from {{ ref('int_communications__unioned') }}
 
 ),
 

@@ -1,0 +1,4 @@
+-- Customers from every source system in one shape (the columns of stg_generic__customers).
+{{ union_sources([
+    ref('stg_generic__customers'),
+]) }}
