@@ -145,6 +145,10 @@ def _dag_run_state(airflow_db: str) -> str | None:
         return row[0] if row else None
 
 
+def _dag_run_finished(airflow_db: str) -> bool:
+    return _dag_run_state(airflow_db) in ("success", "failed")
+
+
 def _dag_parsed(airflow_db: str) -> bool:
     import psycopg2
 
@@ -196,8 +200,8 @@ def celery_run(tmp_path_factory, databases) -> Iterator[tuple[Settings, str]]:
         _wait_for("the DAG to be parsed", lambda: _dag_parsed(databases["airflow"]), processes, 120)
         processes.run("airflow", "dags", "trigger", "crm_nightly",
                       "--logical-date", f"{RUN_DATE}T00:00:00+00:00")
-        finished = lambda: _dag_run_state(databases["airflow"]) in ("success", "failed")  # noqa: E731
-        _wait_for("crm_nightly to finish", finished, processes, DAG_TIMEOUT_S)
+        _wait_for("crm_nightly to finish", lambda: _dag_run_finished(databases["airflow"]),
+                  processes, DAG_TIMEOUT_S)
         state = _dag_run_state(databases["airflow"])
         assert state == "success", f"crm_nightly ended {state}\n{processes.tails()}"
         yield settings, mlflow_uri
