@@ -27,8 +27,10 @@ log = logging.getLogger("crm_followups")
 
 
 def prepare_environment(settings: Settings) -> None:
+    """Embedded defaults for whatever the environment does not set (a deployment sets more)."""
     settings.ensure_dirs()
-    os.environ.update(settings.airflow_env())
+    for key, value in settings.airflow_env().items():
+        os.environ.setdefault(key, value)
     os.environ.setdefault("CRM_TASK_RETRIES", "0")
 
 
@@ -89,7 +91,7 @@ def serve_ui(settings: Settings, which: str) -> None:
     os.execv(command[0], command)
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m crm_followups", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("setup", help="prepare the data folder, Airflow's metadata DB and pool")
@@ -103,6 +105,11 @@ def main(argv: list[str] | None = None) -> None:
     sql = commands.add_parser("sql", help="run one read-only query against the warehouse")
     sql.add_argument("query")
     commands.add_parser("sample", add_help=False, help="write a sample export (see sample --help)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
     args, rest = parser.parse_known_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -11,14 +11,19 @@ from crm_followups.settings import CHAMPION_ALIAS, Settings
 
 
 def use_experiment(settings: Settings, name: str) -> str:
-    """Point MLflow at the data folder's store and select ``name``, creating it with its
-    artifacts under the data folder (MLflow's default would write beside the working directory)."""
-    settings.mlflow_dir.mkdir(parents=True, exist_ok=True)
+    """Point MLflow at the configured store and select ``name``, creating it if needed.
+
+    With the embedded SQLite store, artifacts go under the data folder (MLflow's default would
+    write beside the working directory); a tracking server decides itself (it proxies them).
+    """
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is None:
+        local_store = settings.mlflow_tracking_uri.startswith("sqlite:")
+        if local_store:
+            settings.mlflow_dir.mkdir(parents=True, exist_ok=True)
         experiment_id = mlflow.create_experiment(
-            name, artifact_location=f"{settings.mlflow_artifacts_uri}/{name}")
+            name, artifact_location=f"{settings.mlflow_artifacts_uri}/{name}" if local_store else None)
     else:
         experiment_id = experiment.experiment_id
     mlflow.set_experiment(experiment_id=experiment_id)
