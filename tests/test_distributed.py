@@ -230,7 +230,11 @@ def test_training_run_is_in_the_mlflow_server_backed_by_postgres(celery_run):
     assert experiment.artifact_location.startswith("mlflow-artifacts:")
     import mlflow.sklearn
 
-    mlflow.set_tracking_uri(mlflow_uri)
-    model = mlflow.sklearn.load_model(f"models:/{INTENT_MODEL}@{CHAMPION_ALIAS}")
+    embedded_store = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(mlflow_uri)  # MLflow also writes it to os.environ: put it back after
+    try:
+        model = mlflow.sklearn.load_model(f"models:/{INTENT_MODEL}@{CHAMPION_ALIAS}")
+    finally:
+        mlflow.set_tracking_uri(embedded_store)
     question = text_frame(pd.Series(["Price?"]), pd.Series(["How much is the Pro plan?"]))
     assert len(model.predict(question)) == 1
