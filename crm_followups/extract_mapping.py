@@ -61,7 +61,7 @@ def _utc_text(column: str, fmt: str | None, timezone: str) -> str:
     elif fmt:
         parsed = f"timezone({zone}, try_strptime(trim({column}), {_sql_text(fmt)}))"
     else:
-        parsed = (f"case when regexp_matches(trim({column}), '(Z|[+-]\\d\\d(:?\\d\\d)?)$') "
+        parsed = (f"case when regexp_matches(trim({column}), '(Z|[+-]\\d\\d:?\\d\\d)$') "
                   f"then try_cast(trim({column}) as timestamptz) "
                   f"else timezone({zone}, try_cast(trim({column}) as timestamp)) end")
     return f"cast({parsed} as varchar)"
