@@ -28,7 +28,7 @@ def delivered(settings):
     return settings
 
 
-def _communication(settings, source_system, communication_id):
+def _comm(settings, source_system, communication_id):
     rows = _query(settings, """
         select customer_id, channel, direction, occurred_at, subject, body
         from marts.fct_communications where source_system = ? and communication_id = ?""",
@@ -41,31 +41,32 @@ def test_every_source_reaches_the_marts(delivered):
     build_warehouse(delivered)
     s = delivered
     # HubSpot: display-name headers, INCOMING_EMAIL is inbound, notes are internal
-    assert _communication(s, "hubspot", "31002")[:4] == ("9002", "phone", "inbound", dt.datetime(2026, 1, 30, 14, 2))
-    assert _communication(s, "hubspot", "41001")[:3] == ("9001", "email", "inbound")
-    assert _communication(s, "hubspot", "51001")[1:3] == ("note", "internal")
-    assert "\n" in _communication(s, "hubspot", "31002")[5]  # quoted multi-line body
+    assert _comm(s, "hubspot", "31002")[:4] == ("9002", "phone", "inbound", dt.datetime(2026, 1, 30, 14, 2))
+    assert _comm(s, "hubspot", "41001")[:3] == ("9001", "email", "inbound")
+    assert _comm(s, "hubspot", "51001")[1:3] == ("note", "internal")
+    assert "\n" in _comm(s, "hubspot", "31002")[5]  # quoted multi-line body
     # the same e-mail delivered twice: the later modification wins
-    assert _communication(s, "hubspot", "41002")[4] == "Your quote (edited)"
+    assert _comm(s, "hubspot", "41002")[4] == "Your quote (edited)"
     # Salesforce: upper-case API names; done at CompletedDateTime, not the ActivityDate due date
-    assert _communication(s, "salesforce", "00T5e00000AbCd1EAF")[:4] == (
+    assert _comm(s, "salesforce", "00T5e00000AbCd1EAF")[:4] == (
         "0035e00000XyZa1AAB", "phone", "outbound", dt.datetime(2026, 1, 28, 9, 25))
-    assert _communication(s, "salesforce", "00T5e00000AbCd2EAF")[1:4] == (
+    assert _comm(s, "salesforce", "00T5e00000AbCd2EAF")[1:4] == (
         "email", "outbound", dt.datetime(2026, 1, 29, 15, 45))
-    assert _communication(s, "salesforce", "00T5e00000AbCd3EAF")[:3] == ("00Q5e00000LdLd1EAA", "phone", "inbound")
+    assert _comm(s, "salesforce", "00T5e00000AbCd3EAF")[:3] == ("00Q5e00000LdLd1EAA", "phone", "inbound")
     # a to-do and a deleted call are not communications
     assert _query(s, """select count(*) from marts.fct_communications
                         where communication_id in ('00T5e00000AbCd4EAF', '00T5e00000AbCd5EAF')""") == [(0,)]
     # GBK, semicolons, Beijing time and the mapping's channel values; the revised record wins
-    assert _communication(s, "kingdee", "K-1")[:4] == ("KD-001", "phone", "inbound", dt.datetime(2026, 1, 30, 1, 30))
-    assert _communication(s, "kingdee", "K-2")[1:3] == ("chat", "outbound")
-    assert _communication(s, "kingdee", "K-2")[5] == "已发送报价单（修订版）。"
+    assert _comm(s, "kingdee", "K-1")[:4] == ("KD-001", "phone", "inbound", dt.datetime(2026, 1, 30, 1, 30))
+    assert _comm(s, "kingdee", "K-2")[1:3] == ("chat", "outbound")
+    assert _comm(s, "kingdee", "K-2")[5] == "已发送报价单（修订版）。"
     # JSONL: an offset is honoured, no offset means UTC
-    assert _communication(s, "generic", "J-1")[3] == dt.datetime(2026, 1, 30, 2, 0)
-    assert _communication(s, "generic", "J-2")[3] == dt.datetime(2026, 1, 30, 2, 5)
+    assert _comm(s, "generic", "J-1")[3] == dt.datetime(2026, 1, 30, 2, 0)
+    assert _comm(s, "generic", "J-2")[3] == dt.datetime(2026, 1, 30, 2, 5)
 
     customers = {r[0]: r[1:] for r in _query(s, """
-        select customer_id, name, company, country, do_not_contact, email_opt_out from marts.dim_customers""")}
+        select customer_id, name, company, country, do_not_contact, email_opt_out
+        from marts.dim_customers""")}
     assert customers["0035e00000XyZa1AAB"] == ("Nora Invented", "Acme Imaginary GmbH", "DE", True, False)
     assert customers["00Q5e00000LdLd1EAA"] == ("Sam Placeholder", "Demo Corp", "FR", False, True)
     assert customers["9002"] == ("Leo Sample", "Sample Widgets Ltd", "GB", False, True)
@@ -73,23 +74,25 @@ def test_every_source_reaches_the_marts(delivered):
 
 
 def test_raw_keeps_every_delivery_in_its_own_table(delivered):
-    assert _query(delivered, "select count(*) from raw.hubspot__emails where hs_object_id = '41002'") == [(2,)]
-    assert _query(delivered, "select count(*) from raw.salesforce__task") == [(5,)]
-    assert _query(delivered, "select distinct _source_system from raw.mapped__communications") == [("kingdee",)]
+    s = delivered
+    assert _query(s, "select count(*) from raw.hubspot__emails where hs_object_id = '41002'") == [(2,)]
+    assert _query(s, "select count(*) from raw.salesforce__task") == [(5,)]
+    assert _query(s, "select distinct _source_system from raw.mapped__communications") == [("kingdee",)]
     rejected = _query(delivered, "select reason from raw._rejects")
     assert rejected == [("no associated contact",)]
 
 
 def test_renamed_copies_add_nothing(delivered):
     before = _query(delivered, "select count(*) from raw._load_manifest")
-    raw_rows = _query(delivered, "select count(*) from raw.salesforce__task, raw.mapped__communications")
+    both = "select count(*) from raw.salesforce__task, raw.mapped__communications"
+    raw_rows = _query(delivered, both)
     for path in [p for p in delivered.exports_dir.rglob("*") if p.suffix in (".csv", ".jsonl")]:
         shutil.copy(path, path.with_name(f"{path.stem}_2{path.suffix}"))
     again = load_exports(delivered)
     assert again.count("loaded") == again.count("failed") == 0
     assert again.count("skipped") == len(again.files) == 22
     assert _query(delivered, "select count(*) from raw._load_manifest") == before
-    assert _query(delivered, "select count(*) from raw.salesforce__task, raw.mapped__communications") == raw_rows
+    assert _query(delivered, both) == raw_rows
 
 
 def test_transcoding_streams_and_marks_undecodable_bytes(settings, monkeypatch, tmp_path):
