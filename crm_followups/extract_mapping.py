@@ -88,8 +88,9 @@ class MappedObject(ExportObject):
     def projection(self, present: Mapping[str, str]) -> dict[str, str]:
         absent = [c for c in self.columns_map.values() if normalise_header(c) not in present]
         if absent:
+            headers = ", ".join(c.strip('"') for c in present.values())
             raise MappingError(f"column(s) {', '.join(absent)} named in {self.mapping_file} are not in "
-                               f"the file; it has {', '.join(present.values())}")
+                               f"the file; it has {headers}")
         exprs = {}
         for fld in self.fields:
             source = self.columns_map.get(fld.name)

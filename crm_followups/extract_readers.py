@@ -127,26 +127,25 @@ def stage_jsonl(con: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
         raise UnreadableFileError("empty file: no records")
     con.execute(
         r"""create or replace temp table _lines as
-            select line, row_number() over () as line_number
-            from read_csv(?, columns = {'line': 'varchar'}, header = false, delim = e'\x1f',
-                          quote = '', escape = '', auto_detect = false, strict_mode = false)""",
+            select line, line_number,
+                   case when json_valid(line) then json_type(line) = 'OBJECT' else false end as is_object
+            from (select line, row_number() over () as line_number
+                  from read_csv(?, columns = {'line': 'varchar'}, header = false, delim = e'\x1f',
+                                quote = '', escape = '', auto_detect = false, strict_mode = false))""",
         [str(path)],
     )
     con.execute("""create or replace temp table _parse_errors as
                    select line_number as record_number, line_number,
                           'invalid JSON: not one JSON object on the line' as reason, line as raw_text
                    from _lines
-                   where line is not null
-                     and not coalesce(json_valid(line) and json_type(line::json) = 'OBJECT', false)""")
+                   where line is not null and not is_object""")
     keys = [r[0] for r in con.execute(
-        """select distinct unnest(json_keys(line)) from _lines
-           where json_valid(line) and json_type(line::json) = 'OBJECT' order by 1""").fetchall()]
+        "select distinct unnest(json_keys(line)) from _lines where is_object order by 1").fetchall()]
     if not keys:
         raise UnreadableFileError("no JSON objects in the file")
     extracts = ", ".join(f"json_extract_string(line, {_json_path(k)}) as {_quoted(k)}" for k in keys)
     con.execute(f"""create or replace temp table _incoming as
-                    select {extracts}, line_number as _record_number from _lines
-                    where json_valid(line) and json_type(line::json) = 'OBJECT'""")
+                    select {extracts}, line_number as _record_number from _lines where is_object""")
     return _present(con)
 
 
