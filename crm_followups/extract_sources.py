@@ -103,6 +103,13 @@ def bad_timestamp(column: str) -> tuple[str, str]:
             f"unparseable {column}")
 
 
+def bad_export_timestamp(column: str) -> tuple[str, str]:
+    """Like :func:`bad_timestamp`, also accepting epoch milliseconds (HubSpot's API values)."""
+    return (f"nullif(trim({column}), '') is not null and not regexp_matches(trim({column}), "
+            f"'^\\d{{12,13}}$') and try_cast(trim({column}) as timestamptz) is null",
+            f"unparseable {column}")
+
+
 def _stem_is(*names: str) -> tuple[str, ...]:
     """Salesforce names its files after the object (``Task.csv``, ``Task_2.csv`` when split)."""
     return tuple(rf"^{n}(_\d+)?$" for n in names)
@@ -142,7 +149,7 @@ _HS_ENGAGEMENT = (
     f("associated_company_ids", "Associated Company IDs", "Associated Company ID", "company_ids"),
     f("hs_lastmodifieddate", "Last Modified Date"),
 )
-_HS_CHECKS = (missing("hs_object_id"), missing("hs_timestamp"),
+_HS_CHECKS = (missing("hs_object_id"), missing("hs_timestamp"), bad_export_timestamp("hs_timestamp"),
               ("nullif(trim(associated_contact_ids), '') is null", "no associated contact"))
 
 
@@ -201,11 +208,13 @@ SALESFORCE_OBJECTS = (
     _salesforce("task", ("id", "whoid", "subject"),
                 ("accountid", "whatid", "ownerid", "description", "activitydate", "completeddatetime",
                  "status", "tasksubtype", "type", "calltype", "calldisposition"),
-                ("nullif(trim(whoid), '') is null", "no WhoId (not linked to a contact or lead)")),
+                ("nullif(trim(whoid), '') is null", "no WhoId (not linked to a contact or lead)"),
+                missing("createddate"), bad_timestamp("createddate"), bad_timestamp("completeddatetime")),
     _salesforce("event", ("id", "whoid", "subject"),
                 ("accountid", "whatid", "ownerid", "description", "activitydatetime", "startdatetime",
                  "eventsubtype", "type", "location"),
-                ("nullif(trim(whoid), '') is null", "no WhoId (not linked to a contact or lead)")),
+                ("nullif(trim(whoid), '') is null", "no WhoId (not linked to a contact or lead)"),
+                missing("createddate"), bad_timestamp("createddate"), bad_timestamp("startdatetime")),
     _salesforce("emailmessage", ("id", "messagedate"),
                 ("activityid", "parentid", "relatedtoid", "subject", "textbody", "fromaddress",
                  "toaddress", "incoming", "status", "createdbyid")),

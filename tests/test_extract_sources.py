@@ -53,9 +53,18 @@ def test_every_source_reaches_the_marts(delivered):
     assert _comm(s, "salesforce", "00T5e00000AbCd2EAF")[1:4] == (
         "email", "outbound", dt.datetime(2026, 1, 29, 15, 45))
     assert _comm(s, "salesforce", "00T5e00000AbCd3EAF")[:3] == ("00Q5e00000LdLd1EAA", "phone", "inbound")
+    # an EmailMessage logged with a task gives it its direction and text; events are meetings
+    assert _comm(s, "salesforce", "00T5e00000AbCd6EAF")[1:3] == ("email", "inbound")
+    assert _comm(s, "salesforce", "00T5e00000AbCd6EAF")[5].startswith("When will the replacement parts")
+    assert _comm(s, "salesforce", "00U5e00000EvEv1EAA")[1:4] == (
+        "meeting", "outbound", dt.datetime(2026, 1, 27, 13, 0))
+    # HubSpot: a completed call task happened when completed; meeting HTML is stripped
+    assert _comm(s, "hubspot", "61002")[1:4] == ("phone", "outbound", dt.datetime(2026, 1, 31, 16, 30))
+    assert _comm(s, "hubspot", "71001")[5] == "Walked through the  reporting  module."
     # a to-do and a deleted call are not communications
     assert _query(s, """select count(*) from marts.fct_communications
-                        where communication_id in ('00T5e00000AbCd4EAF', '00T5e00000AbCd5EAF')""") == [(0,)]
+                        where communication_id in ('00T5e00000AbCd4EAF', '00T5e00000AbCd5EAF', '61001')
+                     """) == [(0,)]
     # GBK, semicolons, Beijing time and the mapping's channel values; the revised record wins
     assert _comm(s, "kingdee", "K-1")[:4] == ("KD-001", "phone", "inbound", dt.datetime(2026, 1, 30, 1, 30))
     assert _comm(s, "kingdee", "K-2")[1:3] == ("chat", "outbound")
@@ -76,7 +85,7 @@ def test_every_source_reaches_the_marts(delivered):
 def test_raw_keeps_every_delivery_in_its_own_table(delivered):
     s = delivered
     assert _query(s, "select count(*) from raw.hubspot__emails where hs_object_id = '41002'") == [(2,)]
-    assert _query(s, "select count(*) from raw.salesforce__task") == [(5,)]
+    assert _query(s, "select count(*) from raw.salesforce__task") == [(6,)]
     assert _query(s, "select distinct _source_system from raw.mapped__communications") == [("kingdee",)]
     rejected = _query(delivered, "select reason from raw._rejects")
     assert rejected == [("no associated contact",)]
@@ -90,7 +99,7 @@ def test_renamed_copies_add_nothing(delivered):
         shutil.copy(path, path.with_name(f"{path.stem}_2{path.suffix}"))
     again = load_exports(delivered)
     assert again.count("loaded") == again.count("failed") == 0
-    assert again.count("skipped") == len(again.files) == 22
+    assert again.count("skipped") == len(again.files) == 2 * before[0][0]
     assert _query(delivered, "select count(*) from raw._load_manifest") == before
     assert _query(delivered, both) == raw_rows
 
