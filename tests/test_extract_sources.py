@@ -9,7 +9,7 @@ import pytest
 
 from crm_followups.extract import load_exports
 from crm_followups.extract_readers import transcode_to_utf8
-from crm_followups.transform import build_warehouse
+from crm_followups.transform import build_warehouse, dbt_env
 
 FIXTURES = Path(__file__).parent / "fixtures" / "exports"
 
@@ -37,7 +37,9 @@ def _comm(settings, source_system, communication_id):
     return rows[0]
 
 
-def test_every_source_reaches_the_marts(delivered):
+def test_every_source_reaches_the_marts(delivered, monkeypatch):
+    for key, value in dbt_env(delivered).items():  # run_dbt sets these; give them back afterwards
+        monkeypatch.setenv(key, value)
     build_warehouse(delivered)
     s = delivered
     # HubSpot: display-name headers, INCOMING_EMAIL is inbound, notes are internal
@@ -113,3 +115,16 @@ def test_transcoding_streams_and_marks_undecodable_bytes(settings, monkeypatch, 
     lines = target.read_bytes().split(b"\n")
     assert lines[1].decode() == "1,中文" and lines[3].decode() == "3,好"
     assert b"\xff" in lines[2]
+
+
+def test_generic_parquet_loads_with_its_types_as_text(settings):
+    folder = settings.exports_dir / "generic"
+    with duckdb.connect() as con:
+        con.execute(f"""copy (select 'P-1' as communication_id, 'C-P' as customer_id, 'sms' as channel,
+                                     'inbound' as direction,
+                                     timestamptz '2026-01-30 10:00:00+00' as occurred_at,
+                                     null as subject, 'hi' as body, null as agent_id, null as label)
+                        to '{folder / "communications_sms.parquet"}' (format parquet)""")
+    assert load_exports(settings).count("loaded") == 1
+    rows = _query(settings, "select communication_id, occurred_at::timestamptz from raw.communications")
+    assert rows == [("P-1", dt.datetime(2026, 1, 30, 10, tzinfo=dt.UTC))]
