@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -59,7 +60,8 @@ def write_exports(baseline: Settings, transcoded: Settings, rows: int) -> tuple[
         con.execute(f"""copy (select id as 编号, customer as 客户, channel as 方式, direction as 方向,
                                      strftime(ts, '%Y/%m/%d %H:%M:%S') as 时间, body as 内容 from c)
                         to '{utf8}' (header)""")
-    mapped.write_bytes(utf8.read_text(encoding="utf-8").encode("gb18030"))
+    with utf8.open(encoding="utf-8") as src, mapped.open("w", encoding="gb18030") as dst:
+        shutil.copyfileobj(src, dst)
     utf8.unlink()
     return generic, mapped
 
