@@ -131,6 +131,10 @@ def discover(exports_dir: Path) -> Iterator[ExportFile]:
         folder = exports_dir / source_system
         for path in _data_files(folder) if folder.is_dir() else []:
             yield ExportFile(path, object_for(source_system, path))
+    for folder in sorted(exports_dir.iterdir()) if exports_dir.is_dir() else []:
+        if folder.is_dir() and folder.name not in (*SOURCE_OBJECTS, "mapped"):
+            log.warning("ignoring %s: not a known source system; put other exports in "
+                        "mapped/<name>/ with a %s", folder, MAPPING_FILE)
     mapped = exports_dir / "mapped"
     for folder in sorted(mapped.iterdir()) if mapped.is_dir() else []:
         if (folder / MAPPING_FILE).is_file():
