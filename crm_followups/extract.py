@@ -1,10 +1,14 @@
 """Extract: load new export files into ``raw.*``, once each, accounting for every row.
 
-Each file is identified by its SHA-256, so a renamed copy is not loaded twice and a changed
-file with the same name is a new version. A file loads in one transaction: its valid rows
-into ``raw.<object>``, rows DuckDB's CSV reader cannot parse and rows missing a key or
-with an unparseable timestamp into ``raw._rejects``, and one row in ``raw._load_manifest``
-with rows_in = rows_loaded + rows_rejected.
+The inbox ``$CRM_DATA_DIR/exports/`` has one folder per source system: ``generic`` (the
+canonical export), ``hubspot``, ``salesforce``, and ``mapped/<name>/`` for any other export
+described by a ``mapping.yml`` (see docs/exports.md). Each file is identified by its
+SHA-256, so a renamed copy is not loaded twice and a changed file with the same name is a
+new version. A file loads in one transaction: its valid rows into its object's raw table,
+rows that cannot be parsed or lack a key into ``raw._rejects``, and one row in
+``raw._load_manifest`` with rows_in = rows_loaded + rows_rejected. A file that cannot be
+used at all (empty, truncated, wrong columns) gets a failed manifest row saying why, all
+its rows counted as rejected, and the other files still load.
 """
 
 from __future__ import annotations
@@ -12,11 +16,24 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
+from crm_followups.extract_mapping import MAPPING_FILE, MappedObject, MappingError, load_mapping
+from crm_followups.extract_readers import count_lines, stage_file
+from crm_followups.extract_sources import (
+    DATA_SUFFIXES,
+    GENERIC_COMMUNICATIONS,
+    GENERIC_CUSTOMERS,
+    SOURCE_OBJECTS,
+    ExportObject,
+    MissingColumnsError,
+    f,
+    object_for,
+)
 from crm_followups.settings import Settings
 from crm_followups.warehouse import connect
 
@@ -26,51 +43,11 @@ METADATA_COLUMNS = """
     _source_system varchar, _file varchar, _file_sha256 varchar,
     _row_number bigint, _loaded_at timestamptz, _batch_id varchar"""
 
-
-@dataclass(frozen=True)
-class ExportObject:
-    """One kind of file of the canonical (``generic``) export."""
-
-    name: str
-    required: tuple[str, ...]
-    optional: tuple[str, ...]
-    # SQL predicates over the raw text columns that make a row unusable, with their reason.
-    checks: tuple[tuple[str, str], ...]
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return self.required + self.optional
-
-    @property
-    def table(self) -> str:
-        return f"raw.{self.name}"
-
-
-def _missing(column: str) -> tuple[str, str]:
-    return f"nullif(trim({column}), '') is null", f"missing {column}"
-
-
-def _bad_timestamp(column: str) -> tuple[str, str]:
-    return (f"nullif(trim({column}), '') is not null and try_cast({column} as timestamptz) is null",
-            f"unparseable {column}")
-
-
-COMMUNICATIONS = ExportObject(
-    name="communications",
-    required=("communication_id", "customer_id", "channel", "direction", "occurred_at",
-              "subject", "body", "agent_id", "label"),
-    optional=(),
-    checks=(_missing("communication_id"), _missing("customer_id"), _missing("occurred_at"),
-            _bad_timestamp("occurred_at")),
+# Raw tables of mapped exports: the canonical columns (communications may bring updated_at).
+MAPPED_TABLES = (
+    MappedObject("mapped", "communications", (*GENERIC_COMMUNICATIONS.fields, f("updated_at")), ()),
+    MappedObject("mapped", "customers", GENERIC_CUSTOMERS.fields, ()),
 )
-CUSTOMERS = ExportObject(
-    name="customers",
-    required=("customer_id", "name", "email", "phone", "company", "segment", "country",
-              "created_at", "updated_at"),
-    optional=("owner_id", "annual_value", "do_not_contact", "email_opt_out"),
-    checks=(_missing("customer_id"), _bad_timestamp("created_at"), _bad_timestamp("updated_at")),
-)
-GENERIC_OBJECTS = (COMMUNICATIONS, CUSTOMERS)
 
 
 @dataclass
@@ -102,13 +79,24 @@ class ExtractSummary:
         }
 
 
+@dataclass(frozen=True)
+class ExportFile:
+    """A file found in the inbox, with the object it holds or why it cannot be loaded."""
+
+    path: Path
+    obj: ExportObject | None
+    problem: str | None = None
+
+
 def file_sha256(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
-    for obj in GENERIC_OBJECTS:
+    """Every known raw table exists, even empty, so staging builds whatever was delivered."""
+    objects = [o for objs in SOURCE_OBJECTS.values() for o in objs] + list(MAPPED_TABLES)
+    for obj in objects:
         cols = ", ".join(f"{c} varchar" for c in obj.columns)
         con.execute(f"create table if not exists {obj.table} ({cols}, {METADATA_COLUMNS})")
     con.execute("""
@@ -122,45 +110,59 @@ def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
             line_number bigint, reason varchar, raw_text varchar, batch_id varchar)""")
 
 
-def object_for(path: Path) -> ExportObject | None:
-    """Which export object a file holds, by its name (``communications*.csv``...)."""
-    for obj in GENERIC_OBJECTS:
-        if path.name.startswith(obj.name) and path.suffix.lower() == ".csv":
-            return obj
-    return None
+def _data_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in DATA_SUFFIXES)
 
 
-def _stage_file(con: duckdb.DuckDBPyConnection, path: Path, obj: ExportObject) -> None:
-    """Parse the file into temp table ``_incoming``; unparseable lines go to ``_csv_errors``."""
-    con.execute("drop table if exists _csv_errors; drop table if exists _csv_scans")
-    con.execute(
-        """create or replace temp table _incoming as
-           select *, row_number() over () as _record_number
-           from read_csv(?, header = true, all_varchar = true, strict_mode = true,
-                         store_rejects = true, rejects_table = '_csv_errors',
-                         rejects_scan = '_csv_scans')""",
-        [str(path)],
-    )
-    present = {r[0].lower() for r in con.execute("describe _incoming").fetchall()}
-    missing = [c for c in obj.required if c not in present]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(missing)}; "
-                         f"the file has {', '.join(sorted(present - {'_record_number'}))}")
-    for column in obj.optional:
-        if column not in present:
-            con.execute(f"alter table _incoming add column {column} varchar")
+def _mapped_files(folder: Path) -> Iterator[ExportFile]:
+    try:
+        objects = load_mapping(folder)
+    except MappingError as exc:
+        for path in _data_files(folder):
+            yield ExportFile(path, None, str(exc))
+        return
+    for path in _data_files(folder):
+        yield ExportFile(path, next((o for o in objects if o.matches(path)), None))
+
+
+def discover(exports_dir: Path) -> Iterator[ExportFile]:
+    """Every data file in the inbox with its object; files of no known object are logged."""
+    for source_system in SOURCE_OBJECTS:
+        folder = exports_dir / source_system
+        for path in _data_files(folder) if folder.is_dir() else []:
+            yield ExportFile(path, object_for(source_system, path))
+    for folder in sorted(exports_dir.iterdir()) if exports_dir.is_dir() else []:
+        if folder.is_dir() and folder.name not in (*SOURCE_OBJECTS, "mapped"):
+            log.warning("ignoring %s: not a known source system; put other exports in "
+                        "mapped/<name>/ with a %s", folder, MAPPING_FILE)
+    mapped = exports_dir / "mapped"
+    for folder in sorted(mapped.iterdir()) if mapped.is_dir() else []:
+        if (folder / MAPPING_FILE).is_file():
+            yield from _mapped_files(folder)
+        elif folder.is_dir():
+            log.warning("ignoring %s: no %s in it", folder, MAPPING_FILE)
+
+
+def _checked_view(con: duckdb.DuckDBPyConnection, obj: ExportObject, exprs: dict[str, str]) -> None:
+    """``_checked``: the file's records in the raw table's columns, with the reason a record
+    cannot be used (null when it can)."""
+    projected = ", ".join(f"{expr} as {col}" for col, expr in exprs.items())
+    reason = ("case " + " ".join(f"when {cond} then '{why}'" for cond, why in obj.checks) + " end"
+              if obj.checks else "null")
+    con.execute(f"create or replace temp view _projected as select {projected}, _record_number "
+                "from _incoming")
+    con.execute(f"create or replace temp view _checked as select *, {reason} as _reason from _projected")
 
 
 def _load_staged(con: duckdb.DuckDBPyConnection, path: Path, sha: str, obj: ExportObject,
                  batch_id: str) -> FileResult:
-    reason = "case " + " ".join(f"when {cond} then '{why}'" for cond, why in obj.checks) + " end"
-    con.execute(f"create or replace temp table _checked as select *, {reason} as _reason from _incoming")
     cols = ", ".join(obj.columns)
     con.execute(
-        f"""insert into {obj.table}
-            select {cols}, 'generic', ?, ?, _record_number, now(), ?
+        f"""insert into {obj.table} ({cols}, _source_system, _file, _file_sha256, _row_number,
+                                      _loaded_at, _batch_id)
+            select {cols}, ?, ?, ?, _record_number, now(), ?
             from _checked where _reason is null""",
-        [str(path), sha, batch_id],
+        [obj.source_system, str(path), sha, batch_id],
     )
     con.execute(
         f"""insert into raw._rejects
@@ -168,63 +170,95 @@ def _load_staged(con: duckdb.DuckDBPyConnection, path: Path, sha: str, obj: Expo
             from _checked where _reason is not null""",
         [str(path), sha, batch_id],
     )
-    con.execute(
-        """insert into raw._rejects
-           select ?, ?, line - 1, line, min_by(error_type || ': ' || error_message, column_idx),
-                  any_value(csv_line), ?
-           from _csv_errors group by line""",
-        [str(path), sha, batch_id],
-    )
+    con.execute("insert into raw._rejects select ?, ?, *, ? from _parse_errors", [str(path), sha, batch_id])
     loaded, semantic = con.execute(
         "select count(*) filter (_reason is null), count(*) filter (_reason is not null) from _checked"
     ).fetchone()
-    structural = con.execute("select count(distinct line) from _csv_errors").fetchone()[0]
+    structural = con.execute("select count(*) from _parse_errors").fetchone()[0]
     rejected = semantic + structural
     return FileResult(path, "loaded", loaded + rejected, loaded, rejected)
 
 
-def _record_manifest(con: duckdb.DuckDBPyConnection, result: FileResult, sha: str, batch_id: str) -> None:
+def _record_manifest(con: duckdb.DuckDBPyConnection, result: FileResult, sha: str, source_system: str,
+                     batch_id: str) -> None:
     con.execute(
-        "insert into raw._load_manifest values (?, ?, 'generic', ?, ?, ?, ?, ?, now(), ?)",
-        [str(result.path), sha, result.rows_in, result.rows_loaded, result.rows_rejected,
+        "insert into raw._load_manifest values (?, ?, ?, ?, ?, ?, ?, ?, now(), ?)",
+        [str(result.path), sha, source_system, result.rows_in, result.rows_loaded, result.rows_rejected,
          result.status, result.error, batch_id],
     )
 
 
-def load_file(con: duckdb.DuckDBPyConnection, path: Path, obj: ExportObject, batch_id: str) -> FileResult:
+def _headers(con: duckdb.DuckDBPyConnection) -> str:
+    return ", ".join(r[0] for r in con.execute("describe _incoming").fetchall() if r[0] != "_record_number")
+
+
+def _record_failure(con: duckdb.DuckDBPyConnection, result: FileResult, sha: str, source_system: str,
+                    batch_id: str) -> None:
+    """A failed file: one manifest row and one reject row, not repeated when it fails again
+    the same way on a later night."""
+    seen = con.execute("select count(*) from raw._load_manifest where file_sha256 = ? and error = ?",
+                       [sha, result.error]).fetchone()[0]
+    if seen:
+        return
+    _record_manifest(con, result, sha, source_system, batch_id)
+    con.execute("insert into raw._rejects values (?, ?, null, null, ?, null, ?)",
+                [str(result.path), sha, result.error, batch_id])
+
+
+def load_file(con: duckdb.DuckDBPyConnection, path: Path, obj: ExportObject, batch_id: str,
+              work_dir: Path) -> FileResult:
     """Load one file in one transaction; on any error record a failed manifest row instead."""
     sha = file_sha256(path)
-    if con.execute("select count(*) from raw._load_manifest where file_sha256 = ?", [sha]).fetchone()[0]:
+    if con.execute("select count(*) from raw._load_manifest where file_sha256 = ? and status = 'loaded'",
+                   [sha]).fetchone()[0]:
         return FileResult(path, "skipped")
+    records: int | None = None
     con.execute("begin transaction")
     try:
-        _stage_file(con, path, obj)
+        present = stage_file(con, path, obj.read, work_dir)
+        records = con.execute("select (select count(*) from _incoming) + "
+                              "(select count(*) from _parse_errors)").fetchone()[0]
+        try:
+            exprs = obj.projection(present)
+        except MissingColumnsError as exc:
+            raise ValueError(f"missing column(s) {exc}; the file has {_headers(con)}") from exc
+        _checked_view(con, obj, exprs)
         result = _load_staged(con, path, sha, obj, batch_id)
-        _record_manifest(con, result, sha, batch_id)
+        _record_manifest(con, result, sha, obj.source_system, batch_id)
         con.execute("commit")
     except (duckdb.Error, ValueError) as exc:
         con.execute("rollback")
-        result = FileResult(path, "failed", error=str(exc).strip())
-        log.error("could not load %s: %s", path, result.error)
-        _record_manifest(con, result, sha, batch_id)
+        rows = records if records is not None else count_lines(con, path)
+        result = FileResult(path, "failed", rows, 0, rows, error=f"{path}: {str(exc).strip()}")
+        log.error("could not load %s", result.error)
+        _record_failure(con, result, sha, obj.source_system, batch_id)
+    return result
+
+
+def _fail_unusable(con: duckdb.DuckDBPyConnection, export: ExportFile, batch_id: str) -> FileResult:
+    rows = count_lines(con, export.path)
+    result = FileResult(export.path, "failed", rows, 0, rows, error=f"{export.path}: {export.problem}")
+    log.error("could not load %s", result.error)
+    _record_failure(con, result, file_sha256(export.path), export.path.parent.name, batch_id)
     return result
 
 
 def load_exports(settings: Settings, batch_id: str | None = None) -> ExtractSummary:
-    """Load every export file under ``exports/generic`` not loaded before."""
+    """Load every export file in the inbox not loaded before."""
     summary = ExtractSummary(batch_id or uuid.uuid4().hex)
-    folder = settings.exports_dir / "generic"
-    files = sorted(p for p in folder.glob("*") if p.is_file()) if folder.exists() else []
+    work_dir = settings.data_dir / "tmp" / "extract"
     with connect(settings) as con:
         con.execute("set TimeZone = 'UTC'")
         ensure_raw_tables(con)
-        for path in files:
-            obj = object_for(path)
-            if obj is None:
-                log.warning("ignoring %s: not a communications*.csv or customers*.csv file", path)
+        for export in discover(settings.exports_dir):
+            if export.problem:
+                result = _fail_unusable(con, export, summary.batch_id)
+            elif export.obj is None:
+                log.warning("ignoring %s: no object of its source is named like it", export.path)
                 continue
-            result = load_file(con, path, obj, summary.batch_id)
+            else:
+                result = load_file(con, export.path, export.obj, summary.batch_id, work_dir)
             summary.files.append(result)
-            log.info("%s %s: %d in, %d loaded, %d rejected", result.status, path.name,
+            log.info("%s %s: %d in, %d loaded, %d rejected", result.status, export.path.name,
                      result.rows_in, result.rows_loaded, result.rows_rejected)
     return summary

@@ -2,4 +2,7 @@
 -- returns the same columns as stg_generic__communications; add new sources to the list.
 {{ union_sources([
     ref('stg_generic__communications'),
+    ref('stg_hubspot__communications'),
+    ref('stg_salesforce__communications'),
+    ref('stg_mapped__communications'),
 ]) }}

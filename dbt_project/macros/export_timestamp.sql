@@ -1,0 +1,18 @@
+{#- An exported timestamp (text) as a UTC timestamp: epoch milliseconds (HubSpot's API
+    values), ISO 8601 with an offset or Z, or a local time in `timezone` (HubSpot writes
+    exports in the exporting user's zone, without offset). -#}
+{% macro export_timestamp(column, timezone='UTC') -%}
+    case
+        when regexp_matches(trim({{ column }}), '^\d{12,13}$')
+            then make_timestamp(cast(trim({{ column }}) as bigint) * 1000)
+        when regexp_matches(trim({{ column }}), '(Z|[+-]\d\d:?\d\d)$')
+            then try_cast(trim({{ column }}) as timestamptz) at time zone 'UTC'
+        else try_cast(trim({{ column }}) as timestamp)
+            at time zone '{{ timezone }}' at time zone 'UTC'
+    end
+{%- endmacro %}
+
+{#- An exported flag (true/false, 1/0, yes/no) as a boolean; missing is false. -#}
+{% macro export_flag(column) -%}
+    coalesce(try_cast(nullif(trim({{ column }}), '') as boolean), false)
+{%- endmacro %}

@@ -1,0 +1,52 @@
+-- Customers of exports read through a mapping.yml, in the generic customers' columns.
+with
+
+source as (
+
+    select * from {{ source('mapped', 'customers') }}
+
+),
+
+latest_version as (
+
+    select * from source
+    qualify row_number() over (
+        partition by _source_system, trim(customer_id)
+        order by try_cast(updated_at as timestamptz) desc nulls last,
+            _loaded_at desc, _file desc, _row_number desc
+    ) = 1
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        trim(customer_id) as customer_id,
+        _source_system as source_system,
+        nullif(trim(owner_id), '') as owner_id,
+
+        -- attributes
+        nullif(trim(name), '') as name,
+        nullif(trim(company), '') as company,
+        coalesce(nullif(lower(trim(segment)), ''), 'unknown') as segment,
+        nullif(upper(trim(country)), '') as country,
+
+        -- contact details, hashed: marts never hold them in plain text
+        {{ salted_hash('email') }} as email_hash,
+        {{ salted_hash("regexp_replace(phone, '[^0-9+]', '', 'g')") }} as phone_hash,
+
+        -- numerics and flags
+        try_cast(annual_value as double) as annual_value,
+        {{ export_flag('do_not_contact') }} as do_not_contact,
+        {{ export_flag('email_opt_out') }} as email_opt_out,
+
+        -- timestamps
+        cast(created_at as timestamptz) at time zone 'UTC' as created_at,
+        cast(updated_at as timestamptz) at time zone 'UTC' as updated_at
+
+    from latest_version
+
+)
+
+select * from renamed

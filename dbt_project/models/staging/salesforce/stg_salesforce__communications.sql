@@ -1,0 +1,105 @@
+-- Salesforce activities as communications. A task counts when it is a call or an e-mail
+-- (a to-do is not a communication); it happened at CompletedDateTime, else CreatedDate
+-- (ActivityDate is only its due date). Events are meetings. An EmailMessage logged with a
+-- task gives that task its direction and full text. Deleted records are left out.
+with
+
+tasks as (
+
+    select * from {{ source('salesforce', 'task') }}
+
+),
+
+email_messages as (
+
+    select * from {{ source('salesforce', 'emailmessage') }}
+    where not {{ export_flag('isdeleted') }} and nullif(trim(activityid), '') is not null
+    qualify row_number() over (
+        partition by trim(activityid)
+        order by {{ export_timestamp('lastmodifieddate') }} desc nulls last, _loaded_at desc
+    ) = 1
+
+),
+
+task_activities as (
+
+    select
+        tasks.*,
+        case
+            when lower(trim(tasks.tasksubtype)) = 'call' then 'phone'
+            when lower(trim(tasks.tasksubtype)) in ('email', 'listemail') then 'email'
+            when coalesce(lower(trim(tasks.tasksubtype)), 'task') in ('task', '')
+                and lower(trim(tasks.type)) in ('call', 'email')
+                and (lower(trim(tasks.status)) = 'completed'
+                    or nullif(trim(tasks.completeddatetime), '') is not null)
+                then {{ normalise_channel('tasks.type') }}
+        end as channel,
+        case
+            when email_messages.id is not null
+                then case when {{ export_flag('email_messages.incoming') }} then 'inbound' else 'outbound' end
+            when lower(trim(tasks.calltype)) in ('inbound', 'outbound', 'internal')
+                then lower(trim(tasks.calltype))
+            else 'outbound'
+        end as direction,
+        coalesce(nullif(trim(email_messages.textbody), ''), tasks.description) as body,
+        coalesce(nullif(trim(tasks.completeddatetime), ''), tasks.createddate) as occurred
+    from tasks
+    left join email_messages on trim(email_messages.activityid) = trim(tasks.id)
+
+),
+
+events as (
+
+    select *, 'meeting' as channel, 'outbound' as direction, description as body,
+        coalesce(nullif(trim(startdatetime), ''), nullif(trim(activitydatetime), ''), createddate) as occurred
+    from {{ source('salesforce', 'event') }}
+
+),
+
+activities as (
+
+    select * from task_activities where channel is not null
+    union all by name
+    select * from events
+
+),
+
+latest_version as (
+
+    select * from activities
+    qualify row_number() over (
+        partition by trim(id)
+        order by {{ export_timestamp('lastmodifieddate') }} desc nulls last,
+            _loaded_at desc, _file desc, _row_number desc
+    ) = 1
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        trim(id) as communication_id,
+        _source_system as source_system,
+        trim(whoid) as customer_id,
+        nullif(trim(ownerid), '') as agent_id,
+
+        -- categories
+        channel,
+        direction,
+        cast(null as varchar) as label,
+
+        -- text
+        nullif(trim(subject), '') as subject,
+        coalesce(body, '') as body,
+
+        -- timestamps
+        {{ export_timestamp('occurred') }} as occurred_at,
+        _loaded_at as loaded_at
+
+    from latest_version
+    where not {{ export_flag('isdeleted') }}
+
+)
+
+select * from renamed
