@@ -30,8 +30,13 @@ def forecast_figure(frame: pd.DataFrame, title: str) -> Figure:
     return fig
 
 
+def release(fig: Figure) -> None:
+    """pyplot keeps every figure until closed: a night draws dozens."""
+    plt.close(fig)
+
+
 def png_bytes(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
-    plt.close(fig)
+    release(fig)
     return buffer.getvalue()

@@ -57,7 +57,8 @@ def _test(counts: pd.DataFrame, as_of: dt.date, window: int, in_window: str, ear
     n = k + counts[earlier].to_numpy(dtype=float)
     p0 = np.divide(window, observed_days, out=np.ones(len(k)), where=observed_days > 0)
     p_value = binom.cdf(k, n, p0) if lower_tail else binom.sf(k - 1, n, p0)
-    rate_ratio = np.divide(k / window, counts[earlier].to_numpy() / np.maximum(earlier_days, 1))
+    with np.errstate(divide="ignore", invalid="ignore"):  # no earlier contacts: an infinite ratio
+        rate_ratio = np.divide(k / window, counts[earlier].to_numpy() / np.maximum(earlier_days, 1))
     return pd.DataFrame({
         "customer_id": counts["customer_id"], "window_days": window, "window_contacts": k.astype(int),
         "earlier_days": earlier_days, "earlier_contacts": counts[earlier].astype(int),

@@ -23,7 +23,7 @@ import pandas as pd
 from crm_followups.rules import load_rules
 from crm_followups.settings import TRENDS_EXPERIMENT, Settings
 from crm_followups.warehouse import connect, table_exists
-from ml.charts import forecast_figure
+from ml.charts import forecast_figure, release
 from ml.engagement import engagement_changes, store_engagement_changes
 from ml.forecasting import BASELINE, CANDIDATES, forecast_series, skip_reason
 from ml.tracking import use_experiment
@@ -158,8 +158,9 @@ def log_run(trends: pd.DataFrame, models: pd.DataFrame, flagged: pd.DataFrame) -
     mlflow.log_metrics(metrics)
     mlflow.log_dict(models.replace({np.nan: None}).to_dict(orient="records"), "series.json")
     for key, frame in trends.groupby("series_key"):
-        mlflow.log_figure(forecast_figure(frame, f"{key} ({frame['model'].iat[0]})"),
-                          f"charts/{_metric_key(key)}.png")
+        figure = forecast_figure(frame, f"{key} ({frame['model'].iat[0]})")
+        mlflow.log_figure(figure, f"charts/{_metric_key(key)}.png")
+        release(figure)
 
 
 def _replace(con: duckdb.DuckDBPyConnection, as_of: dt.date, trends: pd.DataFrame,
