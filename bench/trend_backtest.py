@@ -58,7 +58,8 @@ def held_out_week(y: pd.Series) -> dict[str, float | str]:
     out: dict[str, float | str] = {"held_out_choice": chosen}
     for label, name in (("held_out_mase_chosen", chosen), (f"held_out_mase_{BASELINE}", BASELINE)):
         candidate = CANDIDATES[name]
-        ahead = candidate.predict(train, candidate.fit(train), HORIZON_DAYS)["mean"].to_numpy()[-HORIZON_DAYS:]
+        frame = candidate.predict(train, candidate.fit(train), HORIZON_DAYS)
+        ahead = frame["mean"].to_numpy()[-HORIZON_DAYS:]
         out[label] = float(np.mean(np.abs(test - ahead))) / scale
     return out
 

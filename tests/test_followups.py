@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from pathlib import Path
 
 import duckdb
@@ -95,7 +96,16 @@ def _followups(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
-    settings = Settings(tmp_path_factory.mktemp("followups") / "data")
+    """Night 1 for ``D``, then the same date again. The dbt step exports its settings
+    (CRM_DATA_DIR among them) to the environment: restore it for the modules that follow."""
+    saved = dict(os.environ)
+    yield _first_night(tmp_path_factory.mktemp("followups") / "data")
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def _first_night(data_dir):
+    settings = Settings(data_dir)
     settings.ensure_dirs()
     inbox = settings.exports_dir / "generic"
     write_export(inbox, D)
