@@ -50,12 +50,14 @@ LAST_REPLY_SQL = """
 create or replace temp table _last_reply as
 select customer_id, max(occurred_at) as replied_at
 from marts.fct_communications
-where direction = 'outbound' and occurred_at < $as_of and occurred_at >= $as_of - to_days($history_days)
+where direction = 'outbound' and occurred_at < $as_of and occurred_at >= $as_of - to_days($lookback_days)
 group by customer_id"""
 
-# Inbound messages of the history window with their intent (scored, else the CRM's label).
+# Inbound messages with their intent (scored, else the CRM's label): of the look-back window
+# for every customer, and of the engagement history for the few customers it flagged.
 INBOUND_SQL = """
 create or replace temp table _inbound as
+with flagged as (select distinct customer_id from {engagement} where as_of_date = $as_of_date)
 select f.communication_id, f.customer_id, f.channel, f.occurred_at,
        coalesce(nullif(s.intent, 'unknown'), f.label, s.intent) as intent,
        case when nullif(s.intent, 'unknown') is not null then s.intent_confidence
@@ -66,7 +68,9 @@ from marts.fct_communications f
 left join {scores} s on s.source_system = f.source_system and s.communication_id = f.communication_id
 left join _last_reply r on r.customer_id = f.customer_id
 where f.direction = 'inbound' and f.occurred_at < $as_of
-  and f.occurred_at >= $as_of - to_days($history_days)"""
+  and (f.occurred_at >= $as_of - to_days($lookback_days)
+       or (f.occurred_at >= $as_of - to_days($history_days)
+           and f.customer_id in (select customer_id from flagged)))"""
 
 # One row per (customer, reason, evidence message), from every rule.
 RAISED_SQL = """
@@ -256,7 +260,7 @@ def build_followups(settings: Settings, as_of: dt.date, dag_run_id: str | None =
         scores = "ml.communication_scores" if table_exists(con, "ml.communication_scores") else NO_SCORES
         engagement = ("ml.customer_engagement" if table_exists(con, "ml.customer_engagement")
                       else NO_ENGAGEMENT)
-        statements = [LAST_REPLY_SQL, INBOUND_SQL.format(scores=scores),
+        statements = [LAST_REPLY_SQL, INBOUND_SQL.format(scores=scores, engagement=engagement),
                       RAISED_SQL.format(engagement=engagement), REASONS_SQL.format()]
         for sql in statements:
             con.execute(sql, _used(sql, params))
