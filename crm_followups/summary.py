@@ -67,6 +67,8 @@ def print_summary(settings: Settings, date: dt.date) -> None:
         f"  warehouse:  {settings.warehouse_path}",
         f"  MLflow:     {settings.mlflow_tracking_uri} (artifacts {settings.mlflow_dir / 'artifacts'})",
         f"  Airflow:    {settings.airflow_home}",
+        f"  CRM import: {settings.outbox_dir / f'followups_{date}.csv'}",
+        f"  report:     {settings.reports_dir / f'run_{date}.html'}",
         "",
         '  query the warehouse: make sql Q="select * from marts.followups order by priority limit 20"',
         "  open the Airflow UI: make airflow-ui   (http://127.0.0.1:8080, no login)",

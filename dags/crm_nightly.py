@@ -7,8 +7,9 @@ Turns the night's CRM exports into the follow-up list for the run's logical date
 2. **transform** with `dbt build` into `staging` and `marts`, data tests included;
 3. **train** the intent model when due (an MLflow run; `champion` moves only when no worse);
 4. **score** communications the champion has not scored into `ml.communication_scores`;
-5. **trends**: forecast daily inbound volume per channel into `ml.contact_trends`;
-6. **followups** for the logical date into `marts.followups`.
+5. **trends**: forecast inbound volume and negative share per channel and segment into
+   `ml.contact_trends`, and flag customers whose engagement fell or spiked;
+6. **followups** for the logical date into `marts.followups`, the outbox CSV and the report.
 
 Every task opens the DuckDB warehouse, which one process may hold at a time, so all run in
 the one-slot `warehouse` pool. The logic lives in `crm_followups` and `ml`; this file only
@@ -80,16 +81,18 @@ def crm_nightly() -> None:
     @task
     def trends(dag_run=None) -> dict:
         from crm_followups.settings import Settings
-        from ml.trends import forecast_inbound_volume
+        from ml.trends import forecast_trends
 
-        return forecast_inbound_volume(Settings.from_env(), _as_of(dag_run))
+        return forecast_trends(Settings.from_env(), _as_of(dag_run))
 
     @task
     def followups(dag_run=None) -> dict:
         from crm_followups.followups import build_followups
+        from crm_followups.publish import publish_followups
         from crm_followups.settings import Settings
 
-        return build_followups(Settings.from_env(), _as_of(dag_run), dag_run.run_id)
+        settings, as_of = Settings.from_env(), _as_of(dag_run)
+        return {**build_followups(settings, as_of, dag_run.run_id), **publish_followups(settings, as_of)}
 
     extract() >> transform() >> train() >> score() >> trends() >> followups()
 

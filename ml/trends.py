@@ -1,33 +1,38 @@
-"""Trends: daily inbound contact volume per channel, forecast with exponential smoothing.
+"""Trends: daily inbound contacts and negative-sentiment share, per channel and per segment.
 
-Each series is fitted with statsmodels' ETS (additive error, damped additive trend, weekly
-seasonality when the series holds at least four weeks) and forecast ``HORIZON_DAYS`` ahead
-with 95% prediction intervals; a day whose actual falls outside its interval is an anomaly.
-Each run is an MLflow run in ``crm-trends`` whose id is on every ``ml.contact_trends`` row.
+Every series gets the model (seasonal naive, ETS or SARIMA) that forecast it best in a
+rolling-origin backtest (``ml.forecasting``), then a 7-day forecast with 95% prediction
+intervals; a day whose actual falls outside its interval is an anomaly. Series too short or
+too sparse to model are skipped, with the reason, in ``ml.trend_models``. Per customer, one
+vectorised test over all customers finds declining engagement and volume spikes
+(``ml.engagement``). Each run is an MLflow run in ``crm-trends``: model choice per series,
+backtest MASE of every candidate, one forecast chart per series; its run id is on every row.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import warnings
+import re
 
+import duckdb
 import mlflow
 import numpy as np
 import pandas as pd
-from statsmodels.tools.sm_exceptions import ConvergenceWarning
-from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
+from crm_followups.rules import load_rules
 from crm_followups.settings import TRENDS_EXPERIMENT, Settings
-from crm_followups.warehouse import connect
+from crm_followups.warehouse import connect, table_exists
+from ml.charts import forecast_figure, release
+from ml.engagement import engagement_changes, store_engagement_changes
+from ml.forecasting import BASELINE, CANDIDATES, forecast_series, skip_reason
 from ml.tracking import use_experiment
 
 log = logging.getLogger(__name__)
 
 HISTORY_DAYS = 180
-HORIZON_DAYS = 7
-MIN_DAYS = 14
-SEASONAL_MIN_DAYS = 28
+# A share series may have this fraction of days without scored messages, interpolated.
+MAX_MISSING_SHARE = 0.1
 
 TRENDS_DDL = """
 create table if not exists ml.contact_trends (
@@ -35,97 +40,158 @@ create table if not exists ml.contact_trends (
     upper double, is_anomaly boolean, model varchar, mlflow_run_id varchar,
     primary key (series_key, date))"""
 
-DAILY_INBOUND_SQL = """
-with days as (
-    select cast(unnest(generate_series(cast(? as date) - interval (?) day,
-                                       cast(? as date) - interval 1 day, interval 1 day)) as date) as date
+TREND_MODELS_DDL = f"""
+create table if not exists ml.trend_models (
+    as_of_date date, series_key varchar, days integer, status varchar, model varchar, reason varchar,
+    {", ".join(f"mase_{name} double" for name in CANDIDATES)}, mlflow_run_id varchar,
+    primary key (as_of_date, series_key))"""
+
+# Inbound per day by channel, by segment and in total; sentiment, when scored, for the share.
+DAILY_SQL = """
+with inbound as (
+    select cast(f.occurred_at as date) as date, f.channel, coalesce(c.segment, 'unknown') as segment,
+           s.sentiment
+    from marts.fct_communications f
+    left join marts.dim_customers c using (customer_id)
+    left join {scores} s
+        on s.source_system = f.source_system and s.communication_id = f.communication_id
+    where f.direction = 'inbound' and f.occurred_at < $as_of
+      and f.occurred_at >= $as_of - to_days($history_days)
 ),
-counts as (
-    select cast(occurred_at as date) as date, channel, count(*) as n
-    from marts.fct_communications
-    where direction = 'inbound' and occurred_at < cast(? as date)
-      and occurred_at >= cast(? as date) - interval (?) day
-    group by all
+per_day as (
+    select date,
+           case when grouping(channel) = 0 then 'channel=' || channel
+                when grouping(segment) = 0 then 'segment=' || segment else 'all' end as dimension,
+           count(*) as contacts, count(sentiment) as scored,
+           count(*) filter (sentiment < $negative_below) as negative
+    from inbound
+    group by grouping sets ((date), (date, channel), (date, segment))
 ),
-series as (
-    select 'inbound|channel=' || channel as series_key, date, n from counts
-    union all
-    select 'inbound|all', date, sum(n) from counts group by date
+days as (
+    select cast(unnest(generate_series(min(date), cast($as_of as date) - 1, interval 1 day)) as date) as date
+    from per_day
 )
-select k.series_key, d.date, coalesce(s.n, 0)::double as actual
-from (select distinct series_key from series) k
+select dimension, d.date, coalesce(p.contacts, 0) as contacts, coalesce(p.scored, 0) as scored,
+       coalesce(p.negative, 0) as negative
+from (select distinct dimension from per_day) k
 cross join days d
-left join series s using (series_key, date)
-order by k.series_key, d.date"""
+left join per_day p using (dimension, date)
+order by dimension, d.date"""
+
+MODEL_COLUMNS = ["series_key", "days", "status", "model", "reason", *(f"mase_{c}" for c in CANDIDATES)]
+
+NO_SCORES = ("(select null::varchar as source_system, null::varchar as communication_id, "
+             "null::double as sentiment where false)")
 
 
-def daily_inbound(settings: Settings, as_of: dt.date) -> pd.DataFrame:
-    """One row per series and day over the history window, zero-filled, before ``as_of``."""
-    with connect(settings) as con:
-        return con.execute(DAILY_INBOUND_SQL,
-                           [as_of, HISTORY_DAYS, as_of, as_of, as_of, HISTORY_DAYS]).df()
+def daily_series(con: duckdb.DuckDBPyConnection, as_of: dt.date, negative_below: float) -> pd.DataFrame:
+    """Long frame (series_key, date, actual): volume zero-filled; share NaN on days nothing was scored."""
+    scores = "ml.communication_scores" if table_exists(con, "ml.communication_scores") else NO_SCORES
+    daily = con.execute(DAILY_SQL.format(scores=scores), {
+        "as_of": dt.datetime.combine(as_of, dt.time()), "history_days": HISTORY_DAYS,
+        "negative_below": negative_below}).df()
+    volume = daily.assign(series_key="inbound|" + daily["dimension"], actual=daily["contacts"].astype(float))
+    share = daily.assign(series_key="negative_share|" + daily["dimension"],
+                         actual=daily["negative"] / daily["scored"].where(daily["scored"] > 0))
+    return pd.concat([volume, share], ignore_index=True)[["series_key", "date", "actual"]]
 
 
-def _trim_leading_zeros(actual: pd.Series) -> pd.Series:
-    nonzero = np.flatnonzero(actual.to_numpy() > 0)
-    return actual.iloc[nonzero[0]:] if len(nonzero) else actual.iloc[0:0]
+def _observed(group: pd.DataFrame) -> pd.Series:
+    """The series from its first observed day (a channel may start later than the window)."""
+    actual = group.set_index(pd.DatetimeIndex(group["date"]))["actual"]
+    started = actual.notna() & (actual > 0) if group["series_key"].iat[0].startswith("inbound") \
+        else actual.notna()
+    return actual.iloc[int(np.argmax(started.to_numpy())):] if started.any() else actual.iloc[0:0]
 
 
-def forecast_series(actual: pd.Series) -> tuple[pd.DataFrame, str]:
-    """In-sample fit and a forecast with 95% intervals for one daily series indexed by date."""
-    seasonal = len(actual) >= SEASONAL_MIN_DAYS
-    model = ETSModel(actual.asfreq("D"), error="add", trend="add", damped_trend=True,
-                     seasonal="add" if seasonal else None, seasonal_periods=7 if seasonal else None)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        fit = model.fit(disp=False)
-    frame = fit.get_prediction(start=0, end=len(actual) + HORIZON_DAYS - 1).summary_frame(alpha=0.05)
-    out = pd.DataFrame({
-        "date": frame.index.date,
-        "actual": actual.reindex(frame.index).to_numpy(),
-        "forecast": frame["mean"].to_numpy(),
-        "lower": frame["pi_lower"].clip(lower=0).to_numpy(),
-        "upper": frame["pi_upper"].to_numpy(),
-    })
-    outside = (out["actual"] < out["lower"]) | (out["actual"] > out["upper"])
-    out["is_anomaly"] = out["actual"].notna() & outside
-    return out, "ets_damped_weekly" if seasonal else "ets_damped"
+def _share_gaps(actual: pd.Series) -> tuple[pd.Series, str | None]:
+    """Interpolate a share series over a few unscored days; too many gaps make it unmodellable."""
+    if actual.empty:
+        return actual, "no scored sentiment yet (ml.communication_scores.sentiment is empty)"
+    missing = int(actual.isna().sum())
+    if missing > MAX_MISSING_SHARE * len(actual):
+        return actual, f"share undefined on {missing} of {len(actual)} days (no scored inbound messages)"
+    return actual.interpolate(limit_direction="both"), None
 
 
-def forecast_all(daily: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]]:
-    frames, metrics = [], {}
+def model_all(daily: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Forecast every modellable series; one row per series saying what was done and why."""
+    frames, models = [], []
     for key, group in daily.groupby("series_key", sort=True):
-        actual = _trim_leading_zeros(group.set_index(pd.DatetimeIndex(group["date"]))["actual"])
-        if len(actual) < MIN_DAYS:
-            log.info("skipping %s: %d days of history, need %d", key, len(actual), MIN_DAYS)
+        actual, reason = _observed(group), None
+        if key.startswith("negative_share"):
+            actual, reason = _share_gaps(actual)
+        reason = reason or skip_reason(actual)
+        if reason:
+            log.info("skipping %s: %s", key, reason)
+            models.append({"series_key": key, "days": len(actual), "status": "skipped", "reason": reason})
             continue
-        out, model_name = forecast_series(actual)
-        out.insert(0, "series_key", key)
-        out["model"] = model_name
-        frames.append(out)
-        history = out.dropna(subset=["actual"])
-        metrics[f"mae.{key.replace('|', '.').replace('=', '_')}"] = float(
-            (history["actual"] - history["forecast"]).abs().mean())
-    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), metrics
+        out, model, mase = forecast_series(actual)
+        upper_bound = 1.0 if key.startswith("negative_share") else np.inf
+        out[["lower", "upper"]] = out[["lower", "upper"]].clip(lower=0, upper=upper_bound)
+        frames.append(out.assign(series_key=key, model=model))
+        models.append({"series_key": key, "days": len(actual), "status": "modelled", "model": model,
+                       **{f"mase_{name}": value for name, value in mase.items()}})
+    trends = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return trends, pd.DataFrame(models, columns=MODEL_COLUMNS)
 
 
-def forecast_inbound_volume(settings: Settings, as_of: dt.date) -> dict[str, int | str]:
-    """Fit every series, log the run to MLflow and replace those series in ``ml.contact_trends``."""
-    trends, metrics = forecast_all(daily_inbound(settings, as_of))
-    use_experiment(settings, TRENDS_EXPERIMENT)
-    with mlflow.start_run(run_name=f"trends-{as_of.isoformat()}") as run:
-        mlflow.log_params({"as_of_date": as_of.isoformat(), "history_days": HISTORY_DAYS,
-                           "horizon_days": HORIZON_DAYS, "series": len(metrics)})
-        mlflow.log_metrics(metrics)
-    if trends.empty:
-        return {"series": 0, "rows": 0, "mlflow_run_id": run.info.run_id}
-    trends["mlflow_run_id"] = run.info.run_id
-    with connect(settings) as con:
-        con.execute(TRENDS_DDL)
+def _metric_key(series_key: str) -> str:
+    return re.sub(r"[^\w.-]", "_", series_key.replace("|", "."))
+
+
+def log_run(trends: pd.DataFrame, models: pd.DataFrame, flagged: pd.DataFrame) -> None:
+    """Model choice per series, every candidate's MASE, one chart per modelled series."""
+    modelled = models[models["status"] == "modelled"]
+    mlflow.log_params({f"model.{_metric_key(r.series_key)}": r.model for r in modelled.itertuples()})
+    metrics = {f"mase.{_metric_key(r['series_key'])}.{name}": r[f"mase_{name}"]
+               for _, r in modelled.iterrows() for name in CANDIDATES}
+    chosen = modelled.apply(lambda r: r[f"mase_{r['model']}"], axis=1) if len(modelled) else pd.Series()
+    metrics |= {
+        "series_modelled": len(modelled), "series_skipped": int((models["status"] == "skipped").sum()),
+        "share_beating_seasonal_naive": float((chosen < 1).mean()) if len(modelled) else 0.0,
+        "median_mase_chosen": float(chosen.median()) if len(modelled) else float("nan"),
+        f"median_mase_{BASELINE}": float(modelled[f"mase_{BASELINE}"].median()) if len(modelled) else 0.0,
+        "customers_declining": int((flagged["signal"] == "declining").sum()),
+        "customers_spiking": int((flagged["signal"] == "spike").sum()),
+    }
+    mlflow.log_metrics(metrics)
+    mlflow.log_dict(models.replace({np.nan: None}).to_dict(orient="records"), "series.json")
+    for key, frame in trends.groupby("series_key"):
+        figure = forecast_figure(frame, f"{key} ({frame['model'].iat[0]})")
+        mlflow.log_figure(figure, f"charts/{_metric_key(key)}.png")
+        release(figure)
+
+
+def _replace(con: duckdb.DuckDBPyConnection, as_of: dt.date, trends: pd.DataFrame,
+             models: pd.DataFrame) -> None:
+    """Each series' latest forecast replaces its previous one; the run's model table replaces the date's."""
+    con.execute(TRENDS_DDL)
+    con.execute(TREND_MODELS_DDL)
+    con.register("_models", models.assign(as_of_date=as_of))
+    con.execute("delete from ml.contact_trends where series_key in (select series_key from _models)")
+    if not trends.empty:
         con.register("_trends", trends)
-        con.execute("begin transaction")
-        con.execute("delete from ml.contact_trends where series_key in (select series_key from _trends)")
         con.execute("insert into ml.contact_trends by name select * from _trends")
+    con.execute("delete from ml.trend_models where as_of_date = ?", [as_of])
+    con.execute("insert into ml.trend_models by name select * from _models")
+
+
+def forecast_trends(settings: Settings, as_of: dt.date) -> dict[str, int | str]:
+    """The nightly trends job: series forecasts and per-customer engagement changes for ``as_of``."""
+    rules = load_rules()
+    use_experiment(settings, TRENDS_EXPERIMENT)
+    with connect(settings) as con, mlflow.start_run(run_name=f"trends-{as_of.isoformat()}") as run:
+        con.execute("set TimeZone = 'UTC'")
+        run_id = run.info.run_id
+        mlflow.log_params({"as_of_date": as_of.isoformat(), "history_days": HISTORY_DAYS})
+        trends, models = model_all(daily_series(con, as_of, rules["negative_sentiment_below"]))
+        flagged = engagement_changes(con, as_of, rules["engagement"])
+        log_run(trends, models, flagged)
+        con.execute("begin transaction")
+        _replace(con, as_of, trends.assign(mlflow_run_id=run_id), models.assign(mlflow_run_id=run_id))
+        store_engagement_changes(con, as_of, flagged, run_id)
         con.execute("commit")
-    return {"series": len(metrics), "rows": len(trends),
-            "anomalies": int(trends["is_anomaly"].sum()), "mlflow_run_id": run.info.run_id}
+    return {"series": len(models), "modelled": int((models["status"] == "modelled").sum()),
+            "rows": len(trends), "anomalies": int(trends["is_anomaly"].sum()) if len(trends) else 0,
+            "customers_flagged": len(flagged), "mlflow_run_id": run_id}

@@ -129,3 +129,12 @@ def test_marts_hold_no_plain_email_or_phone(nightly):
         leaked = con.execute(f"""select count(*) from marts.{table}
             where regexp_matches({column}, '[\\w.+-]+@[\\w-]+\\.[\\w.]+|\\+1-555-\\d+')""").fetchone()[0]
         assert leaked == 0, f"marts.{table}.{column}"
+
+
+def test_outbox_csv_and_report_are_published(nightly):
+    settings, con, _, _ = nightly
+    outbox = settings.outbox_dir / f"followups_{RUN_DATE}.csv"
+    report = settings.reports_dir / f"run_{RUN_DATE}.html"
+    rows = con.execute("select count(*) from marts.followups where as_of_date = ?", [RUN_DATE]).fetchone()[0]
+    assert len(outbox.read_text(encoding="utf-8").splitlines()) == rows + 1
+    assert "Follow-ups for" in report.read_text(encoding="utf-8")
