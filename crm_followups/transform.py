@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from crm_followups.settings import DBT_PROJECT_DIR, Settings
 
@@ -25,8 +27,25 @@ def dbt_env(settings: Settings) -> dict[str, str]:
     }
 
 
+@contextmanager
+def dbt_environment(settings: Settings) -> Iterator[None]:
+    """dbt reads env vars from the process; set them for one invocation, then restore them."""
+    env = dbt_env(settings)
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def dbt_args(settings: Settings, command: str, *extra: str) -> list[str]:
-    return [command, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+    """``command`` may have a sub-command (``docs generate``); dbt's options follow it."""
+    return [*command.split(), "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
             "--target-path", str(settings.dbt_target_dir), *extra]
 
 
@@ -34,8 +53,8 @@ def run_dbt(settings: Settings, command: str, *extra: str) -> list[dict[str, str
     """Run one dbt command; raise DbtError naming every failed node."""
     from dbt.cli.main import dbtRunner  # heavy import: only in the task that runs dbt
 
-    os.environ.update(dbt_env(settings))
-    result = dbtRunner().invoke(dbt_args(settings, command, *extra))
+    with dbt_environment(settings):
+        result = dbtRunner().invoke(dbt_args(settings, command, *extra))
     if result.exception is not None:
         raise DbtError(f"dbt {command} could not run: {result.exception}") from result.exception
     nodes = [

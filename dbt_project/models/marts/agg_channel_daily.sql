@@ -14,10 +14,7 @@ communications as (
 
     select * from {{ ref('fct_communications') }}
     {% if is_incremental() %}
-    where cast(occurred_at as date) in (
-        select cast(occurred_at as date) from {{ ref('fct_communications') }}
-        where loaded_at > {{ incremental_watermark('last_loaded_at') }}
-    )
+    where cast(occurred_at as date) in ({{ days_to_recount(ref('fct_communications')) }})
     {% endif %}
 
 ),

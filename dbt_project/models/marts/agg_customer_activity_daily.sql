@@ -1,6 +1,7 @@
 -- Communications per customer, UTC day, channel and direction: the base of engagement
 -- trends. Incremental by day: every day that received a communication since the last build
--- (late files included) is recounted in full from the fact table and replaces its old rows.
+-- (late files included) or lost one to a correction is recounted in full from the fact table
+-- and replaces its old rows.
 {{
     config(
         materialized='incremental',
@@ -15,10 +16,7 @@ communications as (
 
     select * from {{ ref('fct_communications') }}
     {% if is_incremental() %}
-    where cast(occurred_at as date) in (
-        select cast(occurred_at as date) from {{ ref('fct_communications') }}
-        where loaded_at > {{ incremental_watermark('last_loaded_at') }}
-    )
+    where cast(occurred_at as date) in ({{ days_to_recount(ref('fct_communications')) }})
     {% endif %}
 
 ),
