@@ -1,4 +1,8 @@
-"""Transform: run dbt in-process against the warehouse, with all dbt state under the data folder."""
+"""Transform: run dbt in-process against the warehouse, with all dbt state under the data folder.
+
+The nightly DAG runs dbt model by model through astronomer-cosmos; this module gives it the
+manifest and the environment, and runs whole dbt commands for the set-up, tests and benchmarks.
+"""
 
 from __future__ import annotations
 
@@ -69,7 +73,16 @@ def run_dbt(settings: Settings, command: str, *extra: str) -> list[dict[str, str
     return nodes
 
 
-def build_warehouse(settings: Settings) -> dict[str, int]:
-    """``dbt build``: staging and marts with their data tests, in dependency order."""
-    nodes = run_dbt(settings, "build")
-    return {"dbt_nodes": len(nodes)}
+def write_dbt_manifest(settings: Settings) -> None:
+    """``dbt parse`` into the data folder: the manifest the DAG renders its dbt tasks from
+    (cosmos ``LoadMode.DBT_MANIFEST``), so parsing the DAG file never runs dbt."""
+    run_dbt(settings, "parse")
+    log.info("dbt manifest written to %s", settings.dbt_manifest_path)
+
+
+def export_dbt_task_environment(settings: Settings) -> None:
+    """Before a cosmos dbt task: what profiles.yml reads (warehouse, salt), in this process's
+    environment, where cosmos passes it on to dbt. Cosmos picks its own target path, per task."""
+    env = dbt_env(settings)
+    env.pop("DBT_TARGET_PATH")
+    os.environ.update(env)
