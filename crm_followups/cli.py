@@ -96,7 +96,7 @@ def serve_ui(settings: Settings, which: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m crm_followups", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("setup", help="prepare the data folder, Airflow's metadata DB and pool, the dbt manifest")
+    commands.add_parser("setup", help="prepare the data folder, Airflow's DB and pool, the dbt manifest")
     run = commands.add_parser("run", help="set up, then run crm_nightly for one date")
     run.add_argument("--date", type=dt.date.fromisoformat, default=dt.date.today())
     run.add_argument("--force-train", action="store_true")

@@ -176,7 +176,8 @@ def _leave_contact_details(rng: np.random.Generator, comms: pd.DataFrame, cust: 
     """Customers write their e-mail or phone into a few messages: the warehouse must redact them."""
     chosen = (comms["direction"] == "inbound").to_numpy() & (rng.random(len(comms)) < 0.05)
     who = comms.loc[chosen, "customer_id"].str[1:].astype(int).to_numpy() - 1
-    contact = np.where(rng.random(len(who)) < 0.5, cust["phone"].to_numpy()[who], cust["email"].to_numpy()[who])
+    phone, email = cust["phone"].to_numpy()[who], cust["email"].to_numpy()[who]
+    contact = np.where(rng.random(len(who)) < 0.5, phone, email)
     chinese = np.isin(cust["country"].to_numpy()[who], COUNTRIES["zh"])
     sentence = np.where(chinese, "我的联系方式：" + contact.astype(object) + "。",
                         " You can reach me at " + contact.astype(object) + ".")

@@ -48,9 +48,9 @@ def test_every_dbt_model_snapshot_and_test_is_a_task_before_the_followups(dagbag
     """Shown model by model in the UI; a failing dbt test leaves train and all after it not run."""
     dag = dagbag.dags["crm_nightly"]
     dbt_tasks = {t for t in dag.task_ids if t.startswith("transform.")}
-    for model in ("stg_generic__communications", "int_communications__unioned", "int_communications__threaded",
-                  "fct_communications", "dim_customers", "agg_customer_activity_daily", "agg_channel_daily",
-                  "fct_threads"):
+    for model in ("stg_generic__communications", "int_communications__unioned",
+                  "int_communications__threaded", "fct_communications", "dim_customers",
+                  "agg_customer_activity_daily", "agg_channel_daily", "fct_threads"):
         assert {f"transform.{model}.run", f"transform.{model}.test"} <= dbt_tasks
     assert "transform.snp_customers.snapshot" in dbt_tasks
     assert "transform.assert_every_communication_in_fact_once_test" in dbt_tasks
