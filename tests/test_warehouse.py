@@ -163,9 +163,14 @@ def test_marts_hold_no_plain_email_or_phone_in_any_text_column(nights):
     assert redacted >= 3 and kept_in_raw >= redacted
 
 
-def test_dbt_docs_generate_writes_the_catalog(nights):
+def test_dbt_docs_generate_and_source_freshness(nights):
     incremental, _, _ = nights
     with pytest.MonkeyPatch.context() as env:
         env.setenv("CRM_HASH_SALT", "test-salt")
         run_dbt(incremental, "docs generate")
+        freshness = run_dbt(incremental, "source freshness")
     assert (incremental.dbt_target_dir / "catalog.json").stat().st_size > 0
+    assert {n["node"]: n["status"] for n in freshness} == {
+        "source.crm_followups.generic.communications": "pass",
+        "source.crm_followups.generic.customers": "pass",
+    }
