@@ -42,11 +42,15 @@ def _airflow(*args: str) -> None:
 
 
 def setup_airflow(settings: Settings) -> None:
-    """Migrate Airflow's SQLite metadata DB and create the one-slot ``warehouse`` pool."""
+    """Migrate Airflow's SQLite metadata DB, create the one-slot ``warehouse`` pool and write
+    the dbt manifest the DAG renders its dbt tasks from."""
+    from crm_followups.transform import write_dbt_manifest
+
     prepare_environment(settings)
     log.info("preparing Airflow metadata in %s", settings.airflow_home)
     _airflow("db", "migrate")
     _airflow("pools", "set", WAREHOUSE_POOL, "1", "One writer at a time for the DuckDB warehouse")
+    write_dbt_manifest(settings)
 
 
 def inbox_is_empty(settings: Settings) -> bool:
@@ -94,7 +98,7 @@ def serve_ui(settings: Settings, which: str) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m crm_followups", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("setup", help="prepare the data folder, Airflow's metadata DB and pool")
+    commands.add_parser("setup", help="prepare the data folder, Airflow's DB and pool, the dbt manifest")
     run = commands.add_parser("run", help="set up, then run crm_nightly for one date")
     run.add_argument("--date", type=dt.date.fromisoformat, default=dt.date.today())
     run.add_argument("--force-train", action="store_true")

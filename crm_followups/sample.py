@@ -2,7 +2,8 @@
 
 Customers and ``days`` of communications ending the day before ``run_date``, over several
 channels and both directions, English and Chinese, with weekly seasonality, agent replies
-to most inbound messages, a CRM disposition label on part of the inbound ones and a few
+to most inbound messages, a CRM disposition label on part of the inbound ones, customers'
+e-mail addresses and phone numbers inside a few messages (for the warehouse to redact) and a few
 dirty rows (duplicates, missing fields, bad timestamps, a malformed line). Generation is
 vectorised, so a million communications take seconds.
 """
@@ -171,6 +172,18 @@ def _format_times(occurred: pd.Series, country: pd.Series) -> pd.Series:
     ), index=occurred.index)
 
 
+def _leave_contact_details(rng: np.random.Generator, comms: pd.DataFrame, cust: pd.DataFrame) -> None:
+    """Customers write their e-mail or phone into a few messages: the warehouse must redact them."""
+    chosen = (comms["direction"] == "inbound").to_numpy() & (rng.random(len(comms)) < 0.05)
+    who = comms.loc[chosen, "customer_id"].str[1:].astype(int).to_numpy() - 1
+    phone, email = cust["phone"].to_numpy()[who], cust["email"].to_numpy()[who]
+    contact = np.where(rng.random(len(who)) < 0.5, phone, email)
+    chinese = np.isin(cust["country"].to_numpy()[who], COUNTRIES["zh"])
+    sentence = np.where(chinese, "我的联系方式：" + contact.astype(object) + "。",
+                        " You can reach me at " + contact.astype(object) + ".")
+    comms.loc[chosen, "body"] = comms.loc[chosen, "body"].to_numpy() + sentence
+
+
 def _dirty(rng: np.random.Generator, comms: pd.DataFrame) -> pd.DataFrame:
     """Real exports are never clean: duplicate deliveries, missing keys, unparseable dates."""
     n = len(comms)
@@ -197,6 +210,8 @@ def generate(run_date: dt.date, customers: int = 200, days: int = 90, seed: int 
     comms = comms.sort_values("occurred_at", kind="stable").reset_index(drop=True)
     comms.insert(0, "communication_id", pd.Series(np.arange(1, len(comms) + 1)).map("M{:08d}".format))
     comms.insert(1, "customer_id", cust["customer_id"].to_numpy()[comms.pop("customer_idx").to_numpy()])
+    # its own stream, so the rest of the sample stays as it was before contact details were added
+    _leave_contact_details(np.random.default_rng([seed, 1]), comms, cust)
     country = cust["country"].to_numpy()[comms["customer_id"].str[1:].astype(int).to_numpy() - 1]
     comms["occurred_at"] = _format_times(comms["occurred_at"], pd.Series(country, index=comms.index))
     return cust, _dirty(rng, comms)

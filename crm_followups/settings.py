@@ -69,6 +69,15 @@ class Settings:
     def dbt_target_dir(self) -> Path:
         return self.data_dir / "dbt" / "target"
 
+    @property
+    def dbt_manifest_path(self) -> Path:
+        """Written by ``dbt parse`` in the set-up; the DAG renders one task per dbt node from it."""
+        return self.dbt_target_dir / "manifest.json"
+
+    @property
+    def cosmos_cache_dir(self) -> Path:
+        return self.data_dir / "dbt" / "cosmos"
+
     @cached_property
     def hash_salt(self) -> str:
         """``CRM_HASH_SALT``, else a salt generated once into the data folder (never the repo)."""
@@ -90,6 +99,8 @@ class Settings:
             "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM", "4"),
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+            # cosmos keeps dbt's partial-parse files between tasks here, not in the system temp dir
+            "AIRFLOW__COSMOS__CACHE_DIR": str(self.cosmos_cache_dir),
             "AIRFLOW__API__HOST": "127.0.0.1",
             "CRM_DATA_DIR": str(self.data_dir),
             "MLFLOW_TRACKING_URI": self.mlflow_tracking_uri,

@@ -1,9 +1,15 @@
-"""Transform: run dbt in-process against the warehouse, with all dbt state under the data folder."""
+"""Transform: run dbt in-process against the warehouse, with all dbt state under the data folder.
+
+The nightly DAG runs dbt model by model through astronomer-cosmos; this module gives it the
+manifest and the environment, and runs whole dbt commands for the set-up, tests and benchmarks.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from crm_followups.settings import DBT_PROJECT_DIR, Settings
 
@@ -25,8 +31,25 @@ def dbt_env(settings: Settings) -> dict[str, str]:
     }
 
 
+@contextmanager
+def dbt_environment(settings: Settings) -> Iterator[None]:
+    """dbt reads env vars from the process; set them for one invocation, then restore them."""
+    env = dbt_env(settings)
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def dbt_args(settings: Settings, command: str, *extra: str) -> list[str]:
-    return [command, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+    """``command`` may have a sub-command (``docs generate``); dbt's options follow it."""
+    return [*command.split(), "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
             "--target-path", str(settings.dbt_target_dir), *extra]
 
 
@@ -34,8 +57,8 @@ def run_dbt(settings: Settings, command: str, *extra: str) -> list[dict[str, str
     """Run one dbt command; raise DbtError naming every failed node."""
     from dbt.cli.main import dbtRunner  # heavy import: only in the task that runs dbt
 
-    os.environ.update(dbt_env(settings))
-    result = dbtRunner().invoke(dbt_args(settings, command, *extra))
+    with dbt_environment(settings):
+        result = dbtRunner().invoke(dbt_args(settings, command, *extra))
     if result.exception is not None:
         raise DbtError(f"dbt {command} could not run: {result.exception}") from result.exception
     nodes = [
@@ -50,7 +73,16 @@ def run_dbt(settings: Settings, command: str, *extra: str) -> list[dict[str, str
     return nodes
 
 
-def build_warehouse(settings: Settings) -> dict[str, int]:
-    """``dbt build``: staging and marts with their data tests, in dependency order."""
-    nodes = run_dbt(settings, "build")
-    return {"dbt_nodes": len(nodes)}
+def write_dbt_manifest(settings: Settings) -> None:
+    """``dbt parse`` into the data folder: the manifest the DAG renders its dbt tasks from
+    (cosmos ``LoadMode.DBT_MANIFEST``), so parsing the DAG file never runs dbt."""
+    run_dbt(settings, "parse")
+    log.info("dbt manifest written to %s", settings.dbt_manifest_path)
+
+
+def export_dbt_task_environment(settings: Settings) -> None:
+    """Before a cosmos dbt task: what profiles.yml reads (warehouse, salt), in this process's
+    environment, where cosmos passes it on to dbt. Cosmos picks its own target path, per task."""
+    env = dbt_env(settings)
+    env.pop("DBT_TARGET_PATH")
+    os.environ.update(env)

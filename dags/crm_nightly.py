@@ -4,7 +4,8 @@
 Turns the night's CRM exports into the follow-up list for the run's logical date:
 
 1. **extract** new export files into `raw.*` (each file once, every row loaded or rejected);
-2. **transform** with `dbt build` into `staging` and `marts`, data tests included;
+2. **transform**: the dbt project, one task per model, snapshot and test (astronomer-cosmos),
+   into `staging`, `intermediate` and `marts`; a failing test stops the night here;
 3. **train** the intent model when due (an MLflow run; `champion` moves only when no worse);
 4. **score** communications the champion has not scored into `ml.communication_scores`;
 5. **trends**: forecast inbound volume and negative share per channel and segment into
@@ -13,7 +14,8 @@ Turns the night's CRM exports into the follow-up list for the run's logical date
 
 Every task opens the DuckDB warehouse, which one process may hold at a time, so all run in
 the one-slot `warehouse` pool. The logic lives in `crm_followups` and `ml`; this file only
-wires it, and imports nothing heavy at parse time.
+wires it, and imports nothing heavy at parse time: the dbt tasks are rendered from the
+manifest that `python -m crm_followups setup` writes with `dbt parse`.
 """
 
 from __future__ import annotations
@@ -23,11 +25,27 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Param, dag, task
+from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
-from crm_followups.settings import WAREHOUSE_POOL
+from crm_followups.settings import DBT_PROJECT_DIR, WAREHOUSE_POOL, Settings
 
 # Interactive runs (`make run`, the tests) set CRM_TASK_RETRIES=0 to fail fast.
 RETRIES = int(os.environ.get("CRM_TASK_RETRIES", "2"))
+
+
+def _dbt_manifest() -> str:
+    manifest = Settings.from_env().dbt_manifest_path
+    if not manifest.exists():
+        raise FileNotFoundError(f"{manifest} is missing: run `python -m crm_followups setup` (dbt parse)")
+    return str(manifest)
+
+
+def _export_dbt_environment(context) -> None:
+    """Runs in the task, before dbt: the warehouse path and the salt, never in the DAG itself."""
+    from crm_followups.transform import export_dbt_task_environment
+
+    export_dbt_task_environment(Settings.from_env())
 
 
 def _as_of(dag_run) -> pendulum.Date:
@@ -55,12 +73,19 @@ def crm_nightly() -> None:
 
         return load_exports(Settings.from_env(), batch_id=run_id).as_dict()
 
-    @task
-    def transform() -> dict:
-        from crm_followups.settings import Settings
-        from crm_followups.transform import build_warehouse
-
-        return build_warehouse(Settings.from_env())
+    transform = DbtTaskGroup(
+        group_id="transform",
+        project_config=ProjectConfig(DBT_PROJECT_DIR, manifest_path=_dbt_manifest(), install_dbt_deps=False),
+        profile_config=ProfileConfig(profile_name="crm_followups", target_name="duckdb",
+                                     profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml"),
+        execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
+        # each model then its tests; tests spanning models (relationships, the singular
+        # invariants) run once all their models are built
+        render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.AFTER_EACH,
+                                   should_detach_multiple_parents_tests=True),
+        operator_args={"install_deps": False, "emit_datasets": False,
+                       "pool": WAREHOUSE_POOL, "pre_execute": _export_dbt_environment},
+    )
 
     @task
     def train(params: dict | None = None) -> dict:
@@ -94,7 +119,7 @@ def crm_nightly() -> None:
         settings, as_of = Settings.from_env(), _as_of(dag_run)
         return {**build_followups(settings, as_of, dag_run.run_id), **publish_followups(settings, as_of)}
 
-    extract() >> transform() >> train() >> score() >> trends() >> followups()
+    extract() >> transform >> train() >> score() >> trends() >> followups()
 
 
 crm_nightly()

@@ -1,5 +1,6 @@
 -- Every customer that appears in a customers file or in a communication: a communication
--- whose customer was never exported still has a customer, with unknown attributes.
+-- whose customer was never exported still has a customer, with unknown attributes. Carries
+-- the customer's contact history (first / last contact, totals) for segmentation.
 with
 
 customers as (
@@ -16,7 +17,7 @@ seen_only_in_communications as (
 
 ),
 
-final as (
+all_customers as (
 
     select
         customer_id, source_system, name, company, segment, country, owner_id,
@@ -31,6 +32,27 @@ final as (
         null, false, false, null, null,
         null, null
     from seen_only_in_communications
+
+),
+
+contact_history as (
+
+    select * from {{ ref('int_customers__contact_history') }}
+
+),
+
+final as (
+
+    select
+        c.*,
+        h.first_contact_at,
+        h.last_contact_at,
+        h.last_inbound_at,
+        h.last_outbound_at,
+        coalesce(h.communications_total, 0) as communications_total,
+        coalesce(h.inbound_total, 0) as inbound_total
+    from all_customers as c
+    left join contact_history as h on h.customer_id = c.customer_id
 
 )
 

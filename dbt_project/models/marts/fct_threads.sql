@@ -1,0 +1,88 @@
+-- One row per thread (conversation): when it started, how fast the first reply came and
+-- whether the customer is still waiting for an answer. Rebuilt in full: a late message can
+-- join or split threads.
+with
+
+messages as (
+
+    select * from {{ ref('int_communications__threaded') }}
+
+),
+
+subjects as (
+
+    select source_system, communication_id, subject
+    from {{ ref('fct_communications') }}
+
+),
+
+threads as (
+
+    select
+        thread_id,
+        any_value(source_system) as source_system,
+        any_value(customer_id) as customer_id,
+        any_value(channel) as channel,
+        min(occurred_at) as started_at,
+        max(occurred_at) as last_message_at,
+        count(*) as messages,
+        count(*) filter (where direction = 'inbound') as inbound_messages,
+        count(*) filter (where direction = 'outbound') as outbound_messages,
+        min(occurred_at) filter (where direction = 'inbound') as first_inbound_at,
+        arg_max(direction, (occurred_at, communication_id)) as last_direction,
+        arg_min(communication_id, (occurred_at, communication_id)) as first_communication_id
+    from messages
+    group by thread_id
+
+),
+
+first_responses as (
+
+    select
+        t.thread_id,
+        min(m.occurred_at) as first_response_at
+    from threads as t
+    inner join messages as m
+        on m.thread_id = t.thread_id
+        and m.direction = 'outbound'
+        and m.occurred_at >= t.first_inbound_at
+    group by t.thread_id
+
+),
+
+final as (
+
+    select
+        -- ids
+        t.thread_id,
+        t.source_system,
+        t.customer_id,
+        t.first_communication_id,
+
+        -- categories and text (already redacted in fct_communications)
+        t.channel,
+        s.subject,
+
+        -- counts
+        t.messages,
+        t.inbound_messages,
+        t.outbound_messages,
+
+        -- timestamps and response time
+        t.started_at,
+        t.last_message_at,
+        t.first_inbound_at,
+        r.first_response_at,
+        date_diff('minute', t.first_inbound_at, r.first_response_at)
+            as first_response_minutes,
+        t.last_direction = 'inbound' as is_awaiting_reply
+
+    from threads as t
+    left join first_responses as r on r.thread_id = t.thread_id
+    left join subjects as s
+        on s.source_system = t.source_system
+        and s.communication_id = t.first_communication_id
+
+)
+
+select * from final
