@@ -12,7 +12,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from crm_followups.extract import COMMUNICATIONS, CUSTOMERS, load_exports
+from crm_followups.extract import load_exports
+from crm_followups.extract_sources import GENERIC_COMMUNICATIONS as COMMUNICATIONS
+from crm_followups.extract_sources import GENERIC_CUSTOMERS as CUSTOMERS
 from crm_followups.sample import write_export
 from crm_followups.settings import Settings
 from crm_followups.transform import run_dbt
