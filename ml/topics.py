@@ -22,6 +22,7 @@ TOPIC_COUNTS = (4, 6, 8, 10, 12)
 KEYWORDS_PER_TOPIC = 8
 SILHOUETTE_SAMPLE = 2000
 SEED = 42
+CJK = r"[\u4e00-\u9fff]"
 
 
 @dataclass
@@ -66,12 +67,14 @@ def fit_topic_model(x: pd.DataFrame, topic_counts: tuple[int, ...] = TOPIC_COUNT
 
 
 def topic_keywords(model: Pipeline, top: int = KEYWORDS_PER_TOPIC) -> list[str]:
-    """Per topic, its heaviest terms at the centroid, comma-joined."""
-    terms = model.named_steps["features"].get_feature_names_out()
-    terms = np.array([t.split("__", 1)[1] for t in terms])
-    centres = model.named_steps["clusters"].cluster_centers_
+    """Per topic, its heaviest terms at the centroid, comma-joined. Single Chinese characters
+    (mostly particles such as 的, 了) help the clustering but read as noise, so keywords skip them."""
+    names = pd.Series(model.named_steps["features"].get_feature_names_out()).str.split("__", n=1).str[1]
+    names = names.str.replace(rf"(?<={CJK}) (?={CJK})", "", regex=True)
+    readable = ~names.str.fullmatch(CJK).to_numpy()
+    centres = np.where(readable, model.named_steps["clusters"].cluster_centers_, -np.inf)
     order = np.argsort(-centres, axis=1)[:, :top]
-    return [", ".join(row) for row in terms[order]]
+    return [", ".join(row) for row in names.to_numpy()[order]]
 
 
 def topic_table(model: Pipeline, model_version: str) -> pd.DataFrame:
