@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 MIN_LABELLED = 30
 HOLDOUT_SHARE = 0.2
 # What the models need at serving time; listing it saves MLflow seconds of inference.
-PIP_REQUIREMENTS = ["scikit-learn", "pandas", "numpy", "scipy"]
+PIP_REQUIREMENTS = ["scikit-learn", "pandas", "numpy", "scipy", "skops"]
 
 MIN_FOR_TOPICS = 20
 # Topics are learnt from a bounded random sample: the vocabulary and clusters settle long
