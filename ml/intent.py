@@ -3,8 +3,8 @@
 Character n-grams beside word n-grams serve English and Chinese; a linear SVM over them is
 the strongest plain scikit-learn text classifier here (see docs/models.md), chosen among a
 small grid by cross-validation on the training communications only, then calibrated
-(Platt scaling on internal folds) so its confidence reads as a probability and a threshold
-can answer ``unknown``.
+(Platt scaling on out-of-fold scores) so its confidence reads as a probability and a
+threshold can answer ``unknown``.
 """
 
 from __future__ import annotations
@@ -75,8 +75,10 @@ def fit_intent_model(x: pd.DataFrame, y: pd.Series, param_grid: list[dict] | Non
     best = search.best_estimator_
     calibrated = Pipeline([
         ("features", best.named_steps["features"]),
+        # ensemble=False: one SVM on all the data, its calibration learnt from out-of-fold
+        # scores; as accurate as the plain SVM and a third of the work to score.
         ("classifier", CalibratedClassifierCV(best.named_steps["classifier"], method="sigmoid",
-                                              cv=_folds(y).get_n_splits())),
+                                              cv=_folds(y).get_n_splits(), ensemble=False)),
     ])
     calibrated.fit(x, y)
     at = search.best_index_
