@@ -33,13 +33,6 @@ class TopicFit:
     silhouettes: dict[int, float]
 
 
-def build_topic_model(topics: int) -> Pipeline:
-    return Pipeline([
-        ("features", term_features()),
-        ("clusters", KMeans(n_clusters=topics, n_init=3, random_state=SEED)),
-    ])
-
-
 def silhouette(model: Pipeline, x: pd.DataFrame) -> float:
     """Cosine silhouette of ``model``'s topics on ``x`` (a sample of it, to stay cheap)."""
     vectors = model.named_steps["features"].transform(x)
