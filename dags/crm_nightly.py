@@ -6,8 +6,9 @@ Turns the night's CRM exports into the follow-up list for the run's logical date
 1. **extract** new export files into `raw.*` (each file once, every row loaded or rejected);
 2. **transform**: the dbt project, one task per model, snapshot and test (astronomer-cosmos),
    into `staging`, `intermediate` and `marts`; a failing test stops the night here;
-3. **train** the intent model when due (an MLflow run; `champion` moves only when no worse);
-4. **score** communications the champion has not scored into `ml.communication_scores`;
+3. **train** the intent, sentiment and topic models when due or forced (MLflow runs; `champion`
+   moves only when no worse);
+4. **score** communications the champions have not scored into `ml.communication_scores`;
 5. **trends**: forecast inbound volume and negative share per channel and segment into
    `ml.contact_trends`, and flag customers whose engagement fell or spiked;
 6. **followups** for the logical date into `marts.followups`, the outbox CSV and the report.
@@ -89,12 +90,10 @@ def crm_nightly() -> None:
 
     @task
     def train(params: dict | None = None) -> dict:
-        from dataclasses import asdict
-
         from crm_followups.settings import Settings
-        from ml.train import train_intent
+        from ml.train import train_models
 
-        return asdict(train_intent(Settings.from_env(), force=bool(params["force_train"])))
+        return train_models(Settings.from_env(), force=bool(params["force_train"]))
 
     @task
     def score() -> dict:

