@@ -188,8 +188,7 @@ def celery_run(tmp_path_factory, databases) -> Iterator[tuple[Settings, str]]:
                         "--artifacts-destination", str(settings.mlflow_dir / "artifacts"),
                         "--serve-artifacts", "--host", "127.0.0.1", "--port", str(mlflow_port),
                         "--workers", "1")
-        processes.run("airflow", "db", "migrate")
-        processes.run("airflow", "pools", "set", "warehouse", "1", "DuckDB: one writer")
+        processes.run("crm_followups", "setup")  # as compose's airflow-init: migrate, pool, dbt manifest
         processes.start("api-server", "airflow", "api-server", "--host", "127.0.0.1", "--port", str(api_port))
         processes.start("scheduler", "airflow", "scheduler")
         processes.start("dag-processor", "airflow", "dag-processor")
