@@ -23,7 +23,7 @@ help:  ## list the targets
 .tools/bin/uv:
 	python3 -m pip install --quiet --target .tools uv
 
-$(VENV)/.installed: requirements.lock pyproject.toml | $(UV)
+$(VENV)/.installed: requirements.lock pyproject.toml | $(filter .tools/bin/uv,$(UV))
 	$(UV) venv --quiet --allow-existing -p 3.11 $(VENV)
 	$(UV) pip sync --quiet -p $(PY) requirements.lock
 	$(UV) pip install --quiet -p $(PY) --no-deps -e .

@@ -21,7 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from crm_followups.settings import WAREHOUSE_POOL, Settings
+from crm_followups.settings import WAREHOUSE_POOL, Settings, utc_today
 
 log = logging.getLogger("crm_followups")
 
@@ -100,10 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("setup", help="prepare the data folder, Airflow's DB and pool, the dbt manifest")
     run = commands.add_parser("run", help="set up, then run crm_nightly for one date")
-    run.add_argument("--date", type=dt.date.fromisoformat, default=dt.date.today())
+    run.add_argument("--date", type=dt.date.fromisoformat, default=utc_today())
     run.add_argument("--force-train", action="store_true")
     summary = commands.add_parser("summary", help="what the last run of a date produced")
-    summary.add_argument("--date", type=dt.date.fromisoformat, default=dt.date.today())
+    summary.add_argument("--date", type=dt.date.fromisoformat, default=utc_today())
     ui = commands.add_parser("ui", help="serve the Airflow or MLflow UI on 127.0.0.1")
     ui.add_argument("which", choices=["airflow", "mlflow"])
     sql = commands.add_parser("sql", help="run one read-only query against the warehouse")

@@ -248,7 +248,6 @@ def load_exports(settings: Settings, batch_id: str | None = None) -> ExtractSumm
     summary = ExtractSummary(batch_id or uuid.uuid4().hex)
     work_dir = settings.data_dir / "tmp" / "extract"
     with connect(settings) as con:
-        con.execute("set TimeZone = 'UTC'")
         ensure_raw_tables(con)
         for export in discover(settings.exports_dir):
             if export.problem:

@@ -254,7 +254,6 @@ def build_followups(settings: Settings, as_of: dt.date, dag_run_id: str | None =
     rules = load_rules()
     params = _parameters(rules, as_of, dag_run_id)
     with connect(settings) as con:
-        con.execute("set TimeZone = 'UTC'")
         ensure_followups_table(con)
         _register_rules(con, rules)
         scores = "ml.communication_scores" if table_exists(con, "ml.communication_scores") else NO_SCORES

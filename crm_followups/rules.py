@@ -3,7 +3,6 @@ a follow-up, who owns it and how urgent it is. Steps read them through ``load_ru
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 
 import yaml
@@ -11,6 +10,5 @@ import yaml
 RULES_FILE = Path(__file__).with_name("followup_rules.yml")
 
 
-@cache
 def load_rules(path: Path = RULES_FILE) -> dict:
     return yaml.safe_load(path.read_text(encoding="utf-8"))

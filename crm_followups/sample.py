@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from crm_followups import sample_text as txt
-from crm_followups.settings import Settings
+from crm_followups.settings import Settings, utc_today
 
 CHANNELS = np.array(["email", "phone", "chat", "sms", "social", "meeting", "web"])
 CHANNEL_WEIGHTS = np.array([0.38, 0.2, 0.2, 0.06, 0.05, 0.05, 0.06])
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--customers", type=int, default=200)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--run-date", type=dt.date.fromisoformat, default=dt.date.today(),
+    parser.add_argument("--run-date", type=dt.date.fromisoformat, default=utc_today(),
                         help="the export ends the day before this date (default: today)")
     parser.add_argument("--out", type=Path, help="folder (default: $CRM_DATA_DIR/exports/generic)")
     args = parser.parse_args(argv)

@@ -6,6 +6,7 @@ Everything the pipeline writes lives under one data folder (``CRM_DATA_DIR``, de
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 from dataclasses import dataclass
@@ -26,6 +27,11 @@ SCORING_EXPERIMENT = "crm-scoring"
 TRENDS_EXPERIMENT = "crm-trends"
 CHAMPION_ALIAS = "champion"
 WAREHOUSE_POOL = "warehouse"
+
+
+def utc_today() -> dt.date:
+    """The default run date: the DAG's logical dates and `make run` (date -u) are UTC."""
+    return dt.datetime.now(dt.UTC).date()
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,11 @@ class Settings:
 
     @property
     def mlflow_tracking_uri(self) -> str:
-        return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
+        """``CRM_MLFLOW_TRACKING_URI`` (a tracking server), else SQLite in the data folder.
+
+        Not MLflow's own ``MLFLOW_TRACKING_URI``: ``mlflow.set_tracking_uri`` writes that into
+        the process environment, so one step would redirect the next one's store."""
+        return os.environ.get("CRM_MLFLOW_TRACKING_URI") or f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
 
     @property
     def mlflow_artifacts_uri(self) -> str:

@@ -32,7 +32,8 @@ def _followups_by_queue(con: duckdb.DuckDBPyConnection, date: dt.date) -> list[t
         return []
     return con.execute("""
         select owner_queue, count(*), count(*) filter (priority = 1)
-        from marts.followups where as_of_date = ? group by 1 order by 1""", [date]).fetchall()
+        from marts.followups where as_of_date = ? and status = 'open' group by 1 order by 1""",
+                       [date]).fetchall()
 
 
 def _champion_line(settings: Settings) -> str:
@@ -58,9 +59,9 @@ def print_summary(settings: Settings, date: dt.date) -> None:
         "",
         f"crm_nightly for {date}",
         f"  exports:    {files_loaded} files loaded, {files_failed} failed; "
-        f"{rows_loaded} rows loaded, {rows_rejected} rejected (see raw._rejects)",
+        f"{rows_loaded} rows loaded, {rows_rejected} rejected, all nights so far (raw._load_manifest)",
         f"  model:      {_champion_line(settings)}",
-        f"  follow-ups: {sum(q[1] for q in queues)} for {date}"
+        f"  follow-ups: {sum(q[1] for q in queues)} open for {date}"
         + "".join(f"; {queue} {n} ({p1} priority 1)" for queue, n, p1 in queues),
         "  tables:     " + ", ".join(f"{t} {n if n is not None else '-'}" for t, n in counts.items()),
         "",

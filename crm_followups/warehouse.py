@@ -23,6 +23,7 @@ def connect(settings: Settings, read_only: bool = False) -> Iterator[duckdb.Duck
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(settings.warehouse_path), read_only=read_only)
     try:
+        con.execute("set TimeZone = 'UTC'")  # timestamps in the contract are UTC
         if not read_only:
             for schema in PYTHON_SCHEMAS:
                 con.execute(f"create schema if not exists {schema}")

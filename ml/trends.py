@@ -182,7 +182,6 @@ def forecast_trends(settings: Settings, as_of: dt.date) -> dict[str, int | str]:
     rules = load_rules()
     use_experiment(settings, TRENDS_EXPERIMENT)
     with connect(settings) as con, mlflow.start_run(run_name=f"trends-{as_of.isoformat()}") as run:
-        con.execute("set TimeZone = 'UTC'")
         run_id = run.info.run_id
         mlflow.log_params({"as_of_date": as_of.isoformat(), "history_days": HISTORY_DAYS})
         trends, models = model_all(daily_series(con, as_of, rules["negative_sentiment_below"]))

@@ -177,7 +177,7 @@ def celery_run(tmp_path_factory, databases) -> Iterator[tuple[Settings, str]]:
         "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "MLFLOW_TRACKING_URI": mlflow_uri,
+        "CRM_MLFLOW_TRACKING_URI": mlflow_uri,
         "CRM_TASK_RETRIES": "0",
     }
     write_export(settings.exports_dir / "generic", RUN_DATE, customers=80, days=60)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from pathlib import Path
 
 import duckdb
@@ -96,12 +95,8 @@ def _followups(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
-    """Night 1 for ``D``, then the same date again. The dbt step exports its settings
-    (CRM_DATA_DIR among them) to the environment: restore it for the modules that follow."""
-    saved = dict(os.environ)
-    yield _first_night(tmp_path_factory.mktemp("followups") / "data")
-    os.environ.clear()
-    os.environ.update(saved)
+    """Night 1 for ``D``, then the same date again."""
+    return _first_night(tmp_path_factory.mktemp("followups") / "data")
 
 
 def _first_night(data_dir):

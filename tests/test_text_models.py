@@ -81,10 +81,8 @@ def test_sentiment_reads_english_and_chinese():
 
 
 @pytest.fixture
-def labelled_warehouse(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """A warehouse of labelled communications with its own MLflow store (the session's
-    environment points MLFLOW_TRACKING_URI at the end-to-end test's store)."""
-    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+def labelled_warehouse(settings: Settings) -> Settings:
+    """A warehouse of labelled communications with its own MLflow store."""
     _write_communications(settings, pd.concat([_phrases(False), _phrases(True)], ignore_index=True))
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     return settings
