@@ -26,7 +26,7 @@ order by owner_queue, priority, score desc"""
 
 CHANNEL_TRENDS_SQL = """
 select * from ml.contact_trends
-where series_key like 'inbound|channel=%' and date >= cast(? as date) - to_days(?)
+where series_key like 'inbound|channel=%' and as_of_date = ? and date >= cast(? as date) - to_days(?)
 order by series_key, date"""
 
 STYLE = """body{font:13px system-ui,sans-serif;margin:24px;max-width:1000px}
@@ -46,7 +46,7 @@ def _charts(con, as_of: dt.date) -> list[str]:
 
     if not table_exists(con, "ml.contact_trends"):
         return []
-    trends = con.execute(CHANNEL_TRENDS_SQL, [as_of, CHART_DAYS]).df()
+    trends = con.execute(CHANNEL_TRENDS_SQL, [as_of, as_of, CHART_DAYS]).df()
     images = []
     for key, frame in trends.groupby("series_key"):
         png = png_bytes(forecast_figure(frame, f"{key} ({frame['model'].iat[0]})"))

@@ -36,9 +36,9 @@ MAX_MISSING_SHARE = 0.1
 
 TRENDS_DDL = """
 create table if not exists ml.contact_trends (
-    series_key varchar, date date, actual double, forecast double, lower double,
+    series_key varchar, as_of_date date, date date, actual double, forecast double, lower double,
     upper double, is_anomaly boolean, model varchar, mlflow_run_id varchar,
-    primary key (series_key, date))"""
+    primary key (series_key, as_of_date, date))"""
 
 TREND_MODELS_DDL = f"""
 create table if not exists ml.trend_models (
@@ -165,13 +165,14 @@ def log_run(trends: pd.DataFrame, models: pd.DataFrame, flagged: pd.DataFrame) -
 
 def _replace(con: duckdb.DuckDBPyConnection, as_of: dt.date, trends: pd.DataFrame,
              models: pd.DataFrame) -> None:
-    """Each series' latest forecast replaces its previous one; the run's model table replaces the date's."""
+    """The run's forecasts and model table replace those of the same as-of date only, so a
+    backfilled date never overwrites a later night's view."""
     con.execute(TRENDS_DDL)
     con.execute(TREND_MODELS_DDL)
     con.register("_models", models.assign(as_of_date=as_of))
-    con.execute("delete from ml.contact_trends where series_key in (select series_key from _models)")
+    con.execute("delete from ml.contact_trends where as_of_date = ?", [as_of])
     if not trends.empty:
-        con.register("_trends", trends)
+        con.register("_trends", trends.assign(as_of_date=as_of))
         con.execute("insert into ml.contact_trends by name select * from _trends")
     con.execute("delete from ml.trend_models where as_of_date = ?", [as_of])
     con.execute("insert into ml.trend_models by name select * from _models")

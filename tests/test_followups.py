@@ -203,7 +203,8 @@ def test_report_and_csv_are_in_the_trends_run(pipeline):
     assert len(charts) == run.data.metrics["series_modelled"] > 0
     assert any(k.startswith("model.inbound.channel_") for k in run.data.params)
     with duckdb.connect(str(settings.warehouse_path)) as con:
-        run_ids = con.execute("select distinct mlflow_run_id from ml.contact_trends").fetchall()
+        run_ids = con.execute("select distinct mlflow_run_id from ml.contact_trends where as_of_date = ?",
+                              [D]).fetchall()
     assert run_ids == [(run.info.run_id,)]
 
 
