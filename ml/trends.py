@@ -79,6 +79,7 @@ left join per_day p using (dimension, date)
 order by dimension, d.date"""
 
 MODEL_COLUMNS = ["series_key", "days", "status", "model", "reason", *(f"mase_{c}" for c in CANDIDATES)]
+TREND_COLUMNS = ["series_key", "date", "actual", "forecast", "lower", "upper", "is_anomaly", "model"]
 
 NO_SCORES = ("(select null::varchar as source_system, null::varchar as communication_id, "
              "null::double as sentiment where false)")
@@ -132,7 +133,8 @@ def model_all(daily: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         frames.append(out.assign(series_key=key, model=model))
         models.append({"series_key": key, "days": len(actual), "status": "modelled", "model": model,
                        **{f"mase_{name}": value for name, value in mase.items()}})
-    trends = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    # a night with no recent communications models nothing, and says so, rather than failing
+    trends = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=TREND_COLUMNS)
     return trends, pd.DataFrame(models, columns=MODEL_COLUMNS)
 
 

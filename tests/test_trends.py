@@ -11,6 +11,7 @@ import pandas as pd
 from crm_followups.rules import load_rules
 from ml.engagement import engagement_changes
 from ml.forecasting import BASELINE, MIN_DAYS, backtest, choose_model, forecast_series, skip_reason
+from ml.trends import model_all
 
 AS_OF = dt.date(2026, 3, 2)
 
@@ -66,3 +67,12 @@ def test_engagement_test_finds_the_declining_and_the_spiking_customer_among_stea
     flagged = engagement_changes(con, AS_OF, load_rules()["engagement"])
     assert flagged[["customer_id", "signal"]].values.tolist() == [["C0000", "declining"], ["C0001", "spike"]]
     assert (flagged["q_value"] < 0.05).all()
+
+
+def test_a_night_without_recent_communications_models_nothing_and_says_why():
+    too_short = pd.DataFrame({"series_key": "inbound|all", "date": pd.date_range(end=AS_OF, periods=5),
+                              "actual": 3.0})
+    for daily in (too_short, too_short.iloc[0:0]):
+        trends, models = model_all(daily)
+        assert trends.empty and list(trends.groupby("series_key")) == []
+        assert (models["status"] == "skipped").all() and models["reason"].notna().all()
