@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-import os
 import re
 import shutil
 from pathlib import Path
@@ -30,8 +29,16 @@ import pyarrow.parquet as pq
 from crm_followups.settings import INTENT_MODEL, Settings
 from crm_followups.warehouse import connect
 from ml.score import (
-    BATCH_ROWS, SCORE_SCHEMA, SCORES_DDL, UNSCORED_SQL, ChampionVersions, champion_versions, load_champions,
-    log_distribution, score_batch, write_scores,
+    BATCH_ROWS,
+    SCORE_SCHEMA,
+    SCORES_DDL,
+    UNSCORED_SQL,
+    ChampionVersions,
+    champion_versions,
+    load_champions,
+    log_distribution,
+    score_batch,
+    write_scores,
 )
 
 log = logging.getLogger(__name__)
@@ -101,7 +108,7 @@ def score_partition(settings: Settings, partition: dict) -> dict[str, int]:
                                        batch_readahead=1, fragment_readahead=1):
             writer.write_table(score_batch(models, batch.to_pandas()))
             scored += batch.num_rows
-    os.replace(partial, target)  # a retry overwrites its file whole; the merge never sees half
+    partial.replace(target)  # a retry overwrites its file whole; the merge never sees half
     log.info("bucket %d: scored %d communications", partition["bucket"], scored)
     return {"bucket": partition["bucket"], "scored": scored}
 
