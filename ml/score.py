@@ -6,6 +6,9 @@ DuckDB as Arrow record batches, so memory stays flat however large the fact tabl
 the row it replaces moves to ``ml.score_history``. Each scoring run logs the distribution
 of what it scored to the ``crm-scoring`` experiment, so drift shows in MLflow.
 
+``score_communications`` does it all in one process; the DAG runs the same pieces split by
+customer bucket so workers share the night (``ml.score_partitions``).
+
     python -m ml.score
 """
 
@@ -191,7 +194,7 @@ def log_distribution(settings: Settings, con: duckdb.DuckDBPyConnection, version
 
 def score_communications(settings: Settings) -> dict[str, int | str | None]:
     """Score inbound communications the champions have not scored yet, in this one process
-    (the DAG splits the same steps by partition: ``ml.score_partitions``)."""
+    (the path tests and benchmarks take)."""
     versions = champion_versions(settings)
     if versions is None:
         log.warning("no %s champion yet: nothing scored", INTENT_MODEL)
