@@ -177,6 +177,9 @@ def celery_run(tmp_path_factory, databases) -> Iterator[tuple[Settings, str]]:
         "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        # only the triggered run: an unpaused @daily DAG also gets a scheduled run for today,
+        # which would hold the one active-run slot (and the data ends on RUN_DATE)
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
         "MLFLOW_TRACKING_URI": mlflow_uri,
         "CRM_TASK_RETRIES": "0",
     }
