@@ -27,6 +27,8 @@ SCORING_EXPERIMENT = "crm-scoring"
 TRENDS_EXPERIMENT = "crm-trends"
 CHAMPION_ALIAS = "champion"
 WAREHOUSE_POOL = "warehouse"
+# Airflow's own pool: tasks that never open the warehouse (the scoring partitions) run here.
+PARTITION_POOL = "default_pool"
 
 
 def utc_today() -> dt.date:
@@ -75,6 +77,19 @@ class Settings:
     @property
     def mlflow_artifacts_uri(self) -> str:
         return (self.mlflow_dir / "artifacts").as_uri()
+
+    @property
+    def score_buckets(self) -> int:
+        """Customer hash buckets the night's scoring splits into (``CRM_SCORE_BUCKETS``)."""
+        buckets = int(os.environ.get("CRM_SCORE_BUCKETS", "4"))
+        if buckets < 1:
+            raise ValueError(f"CRM_SCORE_BUCKETS must be at least 1, not {buckets}")
+        return buckets
+
+    @property
+    def scoring_dir(self) -> Path:
+        """Scratch Parquet of the partitioned scoring runs; each merge removes its own."""
+        return self.data_dir / "scoring"
 
     @property
     def airflow_home(self) -> Path:

@@ -8,14 +8,17 @@ Turns the night's CRM exports into the follow-up list for the run's logical date
    into `staging`, `intermediate` and `marts`; a failing test stops the night here;
 3. **train** the intent, sentiment and topic models when due or forced (MLflow runs; `champion`
    moves only when no worse);
-4. **score** communications the champions have not scored into `ml.communication_scores`;
+4. **score** communications the champions have not scored into `ml.communication_scores`:
+   `score_snapshot` writes them to Parquet by customer hash bucket, one mapped
+   `score_partition` task per bucket scores its Parquet anywhere (so workers share the night),
+   `score_merge` writes all buckets in one transaction;
 5. **trends**: forecast inbound volume and negative share per channel and segment into
    `ml.contact_trends`, and flag customers whose engagement fell or spiked;
 6. **followups** for the logical date into `marts.followups`, the outbox CSV and the report.
 
-Every task opens the DuckDB warehouse, which one process may hold at a time, so all run in
-the one-slot `warehouse` pool. The logic lives in `crm_followups` and `ml`; this file only
-wires it, and imports nothing heavy at parse time: the dbt tasks are rendered from the
+Every task but `score_partition` opens the DuckDB warehouse, which one process may hold at a
+time, so they run in the one-slot `warehouse` pool. The logic lives in `crm_followups` and
+`ml`; this file only wires it, and imports nothing heavy at parse time: the dbt tasks are rendered from the
 manifest that `python -m crm_followups setup` writes with `dbt parse`.
 """
 
@@ -29,7 +32,7 @@ from airflow.sdk import Param, dag, task
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
-from crm_followups.settings import DBT_PROJECT_DIR, WAREHOUSE_POOL, Settings
+from crm_followups.settings import DBT_PROJECT_DIR, PARTITION_POOL, WAREHOUSE_POOL, Settings
 
 # Interactive runs (`make run`, the tests) set CRM_TASK_RETRIES=0 to fail fast.
 RETRIES = int(os.environ.get("CRM_TASK_RETRIES", "2"))
@@ -96,11 +99,26 @@ def crm_nightly() -> None:
         return train_models(Settings.from_env(), force=bool(params["force_train"]))
 
     @task
-    def score() -> dict:
+    def score_snapshot(run_id: str | None = None) -> list[dict]:
         from crm_followups.settings import Settings
-        from ml.score import score_communications
+        from ml.score_partitions import snapshot_unscored
 
-        return score_communications(Settings.from_env())
+        return snapshot_unscored(Settings.from_env(), run_id)
+
+    @task(pool=PARTITION_POOL)  # reads and writes only Parquet: outside the warehouse pool
+    def score_partition(partition: dict) -> dict:
+        from crm_followups.settings import Settings
+        from ml import score_partitions
+
+        return score_partitions.score_partition(Settings.from_env(), partition)
+
+    # A night with nothing new maps no partitions (skipped); the merge still runs, as a no-op.
+    @task(trigger_rule="none_failed")
+    def score_merge(partitions: list[dict]) -> dict:
+        from crm_followups.settings import Settings
+        from ml.score_partitions import merge_partition_scores
+
+        return merge_partition_scores(Settings.from_env(), partitions)
 
     @task
     def trends(dag_run=None) -> dict:
@@ -118,7 +136,9 @@ def crm_nightly() -> None:
         settings, as_of = Settings.from_env(), _as_of(dag_run)
         return {**build_followups(settings, as_of, dag_run.run_id), **publish_followups(settings, as_of)}
 
-    extract() >> transform >> train() >> score() >> trends() >> followups()
+    partitions = score_snapshot()
+    extract() >> transform >> train() >> partitions
+    score_partition.expand(partition=partitions) >> score_merge(partitions) >> trends() >> followups()
 
 
 crm_nightly()

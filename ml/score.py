@@ -6,6 +6,9 @@ DuckDB as Arrow record batches, so memory stays flat however large the fact tabl
 the row it replaces moves to ``ml.score_history``. Each scoring run logs the distribution
 of what it scored to the ``crm-scoring`` experiment, so drift shows in MLflow.
 
+``score_communications`` does it all in one process; the DAG runs the same pieces split by
+customer bucket so workers share the night (``ml.score_partitions``).
+
     python -m ml.score
 """
 
@@ -25,7 +28,7 @@ from crm_followups.warehouse import connect
 from ml.features import text_frame
 from ml.intent import predict_intents
 from ml.sentiment import sentiment_labels
-from ml.tracking import champion, load_champion, use_experiment
+from ml.tracking import champion, load_model_version, use_experiment
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +48,7 @@ create table if not exists ml.score_history as
 
 # Inbound communications without a row from exactly these champion versions.
 UNSCORED_SQL = """
-select f.source_system, f.communication_id, f.subject, f.body
+select f.source_system, f.communication_id, f.customer_id, f.subject, f.body
 from marts.fct_communications f
 where f.direction = 'inbound' and not exists (
     select 1 from ml.communication_scores s
@@ -67,29 +70,70 @@ select unnest(['mean_intent_confidence', 'mean_sentiment']),
 from ml.communication_scores where scored_at = $at"""
 
 
+SCORE_SCHEMA = pa.schema([
+    ("source_system", pa.string()), ("communication_id", pa.string()),
+    ("intent", pa.string()), ("intent_confidence", pa.float64()),
+    ("sentiment", pa.float64()), ("sentiment_label", pa.string()), ("topic_id", pa.int32()),
+    ("intent_model_version", pa.string()), ("sentiment_model_version", pa.string()),
+    ("topic_model_version", pa.string()), ("mlflow_run_id", pa.string()),
+])
+
+# The rows of ``source`` (SCORE_SCHEMA) that these champion versions have not written yet:
+# a retried write, or a merge run twice, then changes nothing.
+NEW_SCORES_SQL = """
+create or replace temp table _new_scores as
+select n.* from {source} n
+where not exists (
+    select 1 from ml.communication_scores s
+    where s.source_system = n.source_system and s.communication_id = n.communication_id
+      and s.intent_model_version is not distinct from n.intent_model_version
+      and s.sentiment_model_version is not distinct from n.sentiment_model_version
+      and s.topic_model_version is not distinct from n.topic_model_version)"""
+
+
+@dataclass(frozen=True)
+class ChampionVersions:
+    """Which registry versions score tonight, fixed once so every partition uses the same ones
+    even if an alias moves mid-night (sentiment and topics are optional)."""
+
+    intent: str
+    intent_run_id: str
+    sentiment: str | None = None
+    topic: str | None = None
+
+    def as_params(self) -> dict[str, str | None]:
+        return {"intent": self.intent, "sentiment": self.sentiment, "topic": self.topic}
+
+    def summary(self) -> dict[str, str | None]:
+        return {f"{k}_model_version": v for k, v in self.as_params().items()}
+
+
 @dataclass
 class Champions:
-    """The champion models of the night and their versions (sentiment and topics optional)."""
+    """The champion models of the night, loaded at their fixed versions."""
 
+    versions: ChampionVersions
     intent: object
-    intent_version: str
-    intent_run_id: str
     sentiment: object | None = None
-    sentiment_version: str | None = None
     topics: object | None = None
-    topic_version: str | None = None
 
 
-def load_champions(settings: Settings) -> Champions | None:
+def champion_versions(settings: Settings) -> ChampionVersions | None:
+    """The current champions' versions (registry metadata only), or None before the first intent model."""
     intent = champion(settings, INTENT_MODEL)
     if intent is None:
         return None
-    found = Champions(load_champion(INTENT_MODEL), str(intent.version), intent.run_id)
-    if (sentiment := champion(settings, SENTIMENT_MODEL)) is not None:
-        found.sentiment, found.sentiment_version = load_champion(SENTIMENT_MODEL), str(sentiment.version)
-    if (topics := champion(settings, TOPICS_MODEL)) is not None:
-        found.topics, found.topic_version = load_champion(TOPICS_MODEL), str(topics.version)
-    return found
+    sentiment, topics = champion(settings, SENTIMENT_MODEL), champion(settings, TOPICS_MODEL)
+    return ChampionVersions(str(intent.version), intent.run_id,
+                            None if sentiment is None else str(sentiment.version),
+                            None if topics is None else str(topics.version))
+
+
+def load_champions(settings: Settings, versions: ChampionVersions) -> Champions:
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    return Champions(versions, load_model_version(INTENT_MODEL, versions.intent),
+                     versions.sentiment and load_model_version(SENTIMENT_MODEL, versions.sentiment),
+                     versions.topic and load_model_version(TOPICS_MODEL, versions.topic))
 
 
 def _column(values, kind: pa.DataType, rows: int) -> pa.Array:
@@ -100,66 +144,74 @@ def _column(values, kind: pa.DataType, rows: int) -> pa.Array:
 def score_batch(models: Champions, batch: pd.DataFrame) -> pa.Table:
     """The score row of each communication in ``batch`` (scored_at is added on write)."""
     x = text_frame(batch["subject"], batch["body"])
-    rows = len(batch)
+    rows, versions = len(batch), models.versions
     intent, confidence = predict_intents(models.intent, x)
     polarity = models.sentiment.predict(x) if models.sentiment else None
     return pa.table({
-        "source_system": batch["source_system"], "communication_id": batch["communication_id"],
-        "intent": intent, "intent_confidence": confidence,
+        "source_system": pa.array(batch["source_system"], pa.string()),
+        "communication_id": pa.array(batch["communication_id"], pa.string()),
+        "intent": pa.array(intent, pa.string()), "intent_confidence": pa.array(confidence, pa.float64()),
         "sentiment": _column(polarity, pa.float64(), rows),
         "sentiment_label": _column(None if polarity is None else sentiment_labels(polarity),
                                    pa.string(), rows),
         "topic_id": _column(models.topics.predict(x) if models.topics else None, pa.int32(), rows),
-        "intent_model_version": pa.array([models.intent_version] * rows),
-        "sentiment_model_version": pa.array([models.sentiment_version] * rows, pa.string()),
-        "topic_model_version": pa.array([models.topic_version] * rows, pa.string()),
-        "mlflow_run_id": pa.array([models.intent_run_id] * rows),
-    })
+        "intent_model_version": pa.array([versions.intent] * rows, pa.string()),
+        "sentiment_model_version": pa.array([versions.sentiment] * rows, pa.string()),
+        "topic_model_version": pa.array([versions.topic] * rows, pa.string()),
+        "mlflow_run_id": pa.array([versions.intent_run_id] * rows, pa.string()),
+    }, schema=SCORE_SCHEMA)
 
 
-def write_scores(con: duckdb.DuckDBPyConnection, scores: pa.Table, scored_at: dt.datetime) -> None:
-    """Replace each communication's row, keeping the replaced one in ``ml.score_history``."""
-    con.register("_scores", scores)
+def unscored_batches(con: duckdb.DuckDBPyConnection, versions: ChampionVersions) -> pa.RecordBatchReader:
+    """Inbound communications these versions have not scored, as a stream of Arrow batches."""
+    return con.cursor().sql(UNSCORED_SQL, params=versions.as_params()).to_arrow_reader(BATCH_ROWS)
+
+
+def write_scores(con: duckdb.DuckDBPyConnection, source: str, scored_at: dt.datetime) -> int:
+    """Replace each communication's row with its score from ``source`` (a table or view of
+    SCORE_SCHEMA), keeping the replaced one in ``ml.score_history``; rows these versions
+    already wrote are left alone. Returns the rows written."""
+    con.execute(NEW_SCORES_SQL.format(source=source))
     con.execute("""insert into ml.score_history by name
                    select s.*, $at as superseded_at from ml.communication_scores s
-                   semi join _scores n using (source_system, communication_id)""", {"at": scored_at})
+                   semi join _new_scores n using (source_system, communication_id)""", {"at": scored_at})
     con.execute("insert or replace into ml.communication_scores by name "
-                "select *, $at::timestamptz as scored_at from _scores", {"at": scored_at})
-    con.unregister("_scores")
+                "select *, $at::timestamptz as scored_at from _new_scores", {"at": scored_at})
+    written = con.execute("select count(*) from _new_scores").fetchone()[0]
+    con.execute("drop table _new_scores")
+    return written
 
 
-def log_distribution(settings: Settings, con: duckdb.DuckDBPyConnection, models: Champions,
+def log_distribution(settings: Settings, con: duckdb.DuckDBPyConnection, versions: ChampionVersions,
                      scored_at: dt.datetime, scored: int) -> None:
     """Share per intent and sentiment label, mean confidence and sentiment of this run's scores."""
     metrics = dict(con.execute(DISTRIBUTION_SQL, {"at": scored_at}).fetchall())
     use_experiment(settings, SCORING_EXPERIMENT)
     with mlflow.start_run(run_name=f"scores {scored_at:%Y-%m-%d %H:%M}"):
-        mlflow.set_tags({"intent_model_version": models.intent_version,
-                         "sentiment_model_version": models.sentiment_version,
-                         "topic_model_version": models.topic_version})
+        mlflow.set_tags(versions.summary())
         mlflow.log_metrics({"scored": scored, **{k: float(v) for k, v in metrics.items() if v is not None}})
 
 
 def score_communications(settings: Settings) -> dict[str, int | str | None]:
-    """Score inbound communications the champions have not scored yet."""
-    models = load_champions(settings)
-    if models is None:
+    """Score inbound communications the champions have not scored yet, in this one process
+    (the path tests and benchmarks take)."""
+    versions = champion_versions(settings)
+    if versions is None:
         log.warning("no %s champion yet: nothing scored", INTENT_MODEL)
         return {"scored": 0, "intent_model_version": None}
+    models = load_champions(settings, versions)
     scored = 0
     scored_at = dt.datetime.now(dt.UTC)
-    versions = {"intent": models.intent_version, "sentiment": models.sentiment_version,
-                "topic": models.topic_version}
     with connect(settings) as con:
         con.execute(SCORES_DDL)
-        reader = con.cursor().sql(UNSCORED_SQL, params=versions).to_arrow_reader(BATCH_ROWS)
-        for batch in reader:
-            write_scores(con, score_batch(models, batch.to_pandas()), scored_at)
-            scored += batch.num_rows
+        for batch in unscored_batches(con, versions):
+            con.register("_scores", score_batch(models, batch.to_pandas()))
+            scored += write_scores(con, "_scores", scored_at)
+            con.unregister("_scores")
             log.info("scored %d communications so far", scored)
         if scored:
-            log_distribution(settings, con, models, scored_at, scored)
-    return {"scored": scored, **{f"{k}_model_version": v for k, v in versions.items()}}
+            log_distribution(settings, con, versions, scored_at, scored)
+    return {"scored": scored, **versions.summary()}
 
 
 def main() -> None:

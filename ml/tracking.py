@@ -98,3 +98,8 @@ def register_and_gate(model, model_name: str, score_name: str, challenger_score:
 
 def load_champion(model_name: str):
     return mlflow.sklearn.load_model(f"models:/{model_name}@{CHAMPION_ALIAS}")
+
+
+def load_model_version(model_name: str, version: str):
+    """A fixed registry version, so every partition of a night scores with the same model."""
+    return mlflow.sklearn.load_model(f"models:/{model_name}/{version}")

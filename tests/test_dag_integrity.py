@@ -3,10 +3,12 @@ import sys
 
 import pytest
 
-from crm_followups.settings import DAGS_DIR, WAREHOUSE_POOL, Settings
+from crm_followups.settings import DAGS_DIR, PARTITION_POOL, WAREHOUSE_POOL, Settings
 from crm_followups.transform import write_dbt_manifest
 
-STEPS_AFTER_TRANSFORM = ["train", "score", "trends", "followups"]
+STEPS_AFTER_TRANSFORM = ["train", "score_snapshot", "score_partition", "score_merge", "trends", "followups"]
+# the one task that never opens the warehouse: mapped over customer buckets, outside its pool
+PARTITION_TASK = "score_partition"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -41,7 +43,21 @@ def test_steps_run_in_order_in_the_warehouse_pool(dagbag):
     order = [t.task_id for t in dag.topological_sort()]
     dbt_tasks = [t for t in order if t.startswith("transform.")]
     assert order == ["extract", *dbt_tasks, *STEPS_AFTER_TRANSFORM]
-    assert all(t.pool == WAREHOUSE_POOL for t in dag.tasks)
+    assert all(t.pool == WAREHOUSE_POOL for t in dag.tasks if t.task_id != PARTITION_TASK)
+    assert dag.get_task(PARTITION_TASK).pool == PARTITION_POOL
+
+
+def test_scoring_is_mapped_over_the_snapshot_buckets_and_merged_once(dagbag):
+    """A night with nothing new maps no partition (skipped): the merge must still run."""
+    dag = dagbag.dags["crm_nightly"]
+    partition = dag.get_task(PARTITION_TASK)
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
+
+    assert isinstance(partition, MappedOperator)
+    assert partition.upstream_task_ids == {"score_snapshot"}
+    merge = dag.get_task("score_merge")
+    assert merge.upstream_task_ids == {"score_snapshot", PARTITION_TASK}
+    assert merge.trigger_rule == "none_failed"
 
 
 def test_every_dbt_model_snapshot_and_test_is_a_task_before_the_followups(dagbag):
@@ -56,7 +72,8 @@ def test_every_dbt_model_snapshot_and_test_is_a_task_before_the_followups(dagbag
     assert "transform.assert_every_communication_in_fact_once_test" in dbt_tasks
     train = dag.get_task("train")
     assert dbt_tasks <= train.get_flat_relative_ids(upstream=True)
-    assert all(dag.get_task(t).trigger_rule == "all_success" for t in [*dbt_tasks, *STEPS_AFTER_TRANSFORM])
+    assert all(dag.get_task(t).trigger_rule == "all_success"
+               for t in [*dbt_tasks, *STEPS_AFTER_TRANSFORM] if t != "score_merge")
 
 
 def test_dag_file_imports_nothing_heavy():
