@@ -114,7 +114,6 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="crm-bench-scoring-"))
     settings = Settings(root / "data")
     settings.ensure_dirs()
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
     os.environ["CRM_SCORE_BUCKETS"] = str(args.buckets)
     write_communications(settings, args.customers, args.days, TRAINING_ROWS)
     for train in (train_intent, train_topics, train_sentiment):

@@ -44,11 +44,10 @@ def _write_communications(settings: Settings) -> int:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Iterator[tuple[Settings, int]]:
-    """Champions of all three models; the session's MLflow store belongs to the DAG test."""
+    """Champions of all three models, in this data folder's own MLflow store."""
     settings = Settings(tmp_path_factory.mktemp("partitions") / "data")
     settings.ensure_dirs()
     with pytest.MonkeyPatch.context() as env:
-        env.delenv("MLFLOW_TRACKING_URI", raising=False)
         env.setenv("CRM_SCORE_BUCKETS", str(BUCKETS))
         inbound = _write_communications(settings)
         assert train_intent(settings).promoted and train_topics(settings).promoted
