@@ -3,8 +3,9 @@ target: the same staging, intermediate and marts built on another engine.
 
 DuckDB's postgres extension cannot be installed here (it downloads), so each raw table goes
 through CSV: DuckDB writes it (an empty string quoted, a null bare), PostgreSQL's COPY reads
-it. Every table is replaced whole: this moves a warehouse (and tests portability); the
-nightly extract keeps loading DuckDB.
+it. Every table's rows are replaced whole (the table stays: dbt's staging views depend on
+it; new columns are added): this moves a warehouse and tests portability, while the nightly
+extract keeps loading DuckDB.
 """
 
 from __future__ import annotations
@@ -40,12 +41,14 @@ def postgres_dsn() -> str:
     ])
 
 
-def _create_table_sql(table: str, columns: list[tuple[str, str]]) -> str:
+def _table_ddl(table: str, columns: list[tuple[str, str]]) -> list[str]:
+    """The table if it is new, and any column it lacks (DuckDB's raw tables gain columns)."""
     try:
-        cols = ", ".join(f'"{name}" {POSTGRES_TYPES[dtype]}' for name, dtype in columns)
+        typed = [f'"{name}" {POSTGRES_TYPES[dtype]}' for name, dtype in columns]
     except KeyError as missing:
         raise ValueError(f"raw.{table}: no PostgreSQL type for DuckDB type {missing}") from None
-    return f"create table raw.{table} ({cols})"
+    return [f"create table if not exists raw.{table} ({', '.join(typed)})",
+            *(f"alter table raw.{table} add column if not exists {column}" for column in typed)]
 
 
 def copy_raw_to_postgres(settings: Settings, dsn: str | None = None) -> dict[str, int]:
@@ -64,9 +67,25 @@ def copy_raw_to_postgres(settings: Settings, dsn: str | None = None) -> dict[str
                                    [table]).fetchall()
             csv_path = Path(tmp) / f"{table}.csv"
             duck.execute(f"copy raw.{table} to '{csv_path}' (format csv, header)")
-            cur.execute(f"drop table if exists raw.{table}")
-            cur.execute(_create_table_sql(table, columns))
-            with csv_path.open(encoding="utf-8") as fh:
-                cur.copy_expert(f"copy raw.{table} from stdin with (format csv, header)", fh)
+            for statement in [*_table_ddl(table, columns), f"truncate raw.{table}"]:
+                cur.execute(statement)
+            names = ", ".join(f'"{name}"' for name, _ in columns)
+            with csv_path.open("rb") as fh:  # bytes: a CR inside a text stays
+                cur.copy_expert(f"copy raw.{table} ({names}) from stdin with (format csv, header)", fh)
             copied[table] = cur.rowcount
     return copied
+
+
+def build_on_postgres(settings: Settings) -> dict[str, int]:
+    """Copy ``raw``, then ``dbt build --target postgres``; dbt's state goes to its own target
+    folder so the DuckDB manifest the DAG renders from stays as it is."""
+    from crm_followups.transform import run_dbt
+
+    copied = copy_raw_to_postgres(settings)
+    target_path = settings.data_dir / "dbt" / "target-postgres"
+    nodes = run_dbt(settings, "build", "--target", "postgres", "--target-path", str(target_path))
+    return {"raw_rows": sum(copied.values()), "dbt_nodes": len(nodes)}
+
+
+if __name__ == "__main__":
+    print(build_on_postgres(Settings.from_env()))
