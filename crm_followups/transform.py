@@ -21,14 +21,24 @@ class DbtError(RuntimeError):
 
 
 def dbt_env(settings: Settings) -> dict[str, str]:
-    """What dbt reads from the environment: the warehouse location and the hashing salt."""
+    """What dbt reads from the environment: the warehouse location and the hashing salt (for
+    DuckDB a profile setting; for the ``postgres`` target a session setting in libpq's options)."""
     return {
         "CRM_DATA_DIR": str(settings.data_dir),
         "DBT_ENV_SECRET_HASH_SALT": settings.hash_salt,
+        "PGOPTIONS": postgres_session_options(settings.hash_salt),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
         "DBT_TARGET_PATH": str(settings.dbt_target_dir),
         "DBT_LOG_PATH": str(settings.data_dir / "dbt" / "logs"),
     }
+
+
+def postgres_session_options(salt: str) -> str:
+    """libpq ``-c`` options for dbt's PostgreSQL sessions: UTC like the DuckDB profile, and the
+    salt as custom setting ``crm.hash_salt`` (read by the salted_hash macro), so it never
+    appears in compiled SQL. libpq splits options at spaces unless backslash-escaped."""
+    escaped = salt.replace("\\", "\\\\").replace(" ", "\\ ")
+    return f"-c TimeZone=UTC -c crm.hash_salt={escaped}"
 
 
 @contextmanager
@@ -91,4 +101,5 @@ def export_dbt_task_environment(settings: Settings) -> None:
     environment, where cosmos passes it on to dbt. Cosmos picks its own target path, per task."""
     env = dbt_env(settings)
     env.pop("DBT_TARGET_PATH")
+    env.pop("PGOPTIONS")  # the DAG's dbt tasks build the DuckDB target
     os.environ.update(env)

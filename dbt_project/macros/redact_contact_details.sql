@@ -4,13 +4,14 @@
     a trunk 0 and area code, or a run of 9-15 digits (Chinese mobiles); dates, times,
     prices, versions and short order numbers stay readable. -#}
 {% macro redact_contact_details(column) -%}
-    {#- Jinja string literals unescape '\\b', hence the doubled backslashes. -#}
+    {#- Jinja string literals unescape '\\', hence the doubled backslashes. -#}
+    {%- set b = word_boundary() -%}
     {%- set phone_shapes = [
         '\+\d(?:[\s().-]{0,2}\d){7,14}',
         '\(\d{2,5}\)\s?\d(?:[\s.-]?\d){5,10}',
-        '\\b\d{3}[\s.-]\d{3,4}[\s.-]\d{4}\\b',
-        '\\b0\d{2,4}[\s-]\d{7,8}\\b',
-        '\\b\d{9,15}\\b',
+        b ~ '\d{3}[\s.-]\d{3,4}[\s.-]\d{4}' ~ b,
+        b ~ '0\d{2,4}[\s-]\d{7,8}' ~ b,
+        b ~ '\d{9,15}' ~ b,
     ] -%}
     regexp_replace(
         regexp_replace(
@@ -21,4 +22,18 @@
         '{{ phone_shapes | join("|") }}',
         '[phone]', 'g'
     )
+{%- endmacro %}
+
+{#- A word boundary in a regular expression: \b in DuckDB's RE2, \y in PostgreSQL (where \b
+    is a backspace). -#}
+{% macro word_boundary() -%}
+    {{ return(adapter.dispatch('word_boundary')()) }}
+{%- endmacro %}
+
+{% macro duckdb__word_boundary() -%}
+    {{ return('\\b') }}
+{%- endmacro %}
+
+{% macro default__word_boundary() -%}
+    {{ return('\\y') }}
 {%- endmacro %}

@@ -18,7 +18,7 @@ gaps as (
     select
         *,
         coalesce(
-            occurred_at - lag(occurred_at) over conversation > interval 7 days,
+            occurred_at > {{ dbt.dateadd('day', 7, 'lag(occurred_at) over conversation') }},
             true
         ) as opens_thread
     from communications
@@ -51,8 +51,8 @@ final as (
         channel,
         direction,
         occurred_at,
-        md5(concat_ws('|', source_system, customer_id, channel, subject_key,
-                      thread_number)) as thread_id,
+        {{ dbt.hash("concat_ws('|', source_system, customer_id, channel, subject_key,
+                               thread_number)") }} as thread_id,
         row_number() over (
             partition by source_system, customer_id, channel, subject_key, thread_number
             order by occurred_at, communication_id

@@ -19,7 +19,7 @@ final as (
         count(*) as communications_total,
         count(*) filter (where direction = 'inbound') as inbound_total,
         count(distinct thread_id) as threads_total,
-        list(distinct channel order by channel) as channels_used
+        {{ distinct_list('channel') }} as channels_used
     from communications
     group by customer_id
 

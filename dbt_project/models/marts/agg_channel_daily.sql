@@ -30,7 +30,7 @@ final as (
         count(label) as labelled_communications,
         max(loaded_at) as last_loaded_at
     from communications
-    group by all
+    group by 1, 2, 3
 
 )
 

@@ -31,7 +31,7 @@ final as (
         count(*) as communications,
         max(loaded_at) as last_loaded_at
     from communications
-    group by all
+    group by 1, 2, 3, 4
 
 )
 

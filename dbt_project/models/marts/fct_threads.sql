@@ -18,19 +18,22 @@ subjects as (
 
 threads as (
 
+    -- source system, customer and channel are the same in all of a thread's messages
     select
         thread_id,
-        any_value(source_system) as source_system,
-        any_value(customer_id) as customer_id,
-        any_value(channel) as channel,
+        min(source_system) as source_system,
+        min(customer_id) as customer_id,
+        min(channel) as channel,
         min(occurred_at) as started_at,
         max(occurred_at) as last_message_at,
         count(*) as messages,
         count(*) filter (where direction = 'inbound') as inbound_messages,
         count(*) filter (where direction = 'outbound') as outbound_messages,
         min(occurred_at) filter (where direction = 'inbound') as first_inbound_at,
-        arg_max(direction, (occurred_at, communication_id)) as last_direction,
-        arg_min(communication_id, (occurred_at, communication_id)) as first_communication_id
+        {{ value_at_extreme('direction', ['occurred_at', 'communication_id'], last=true) }}
+            as last_direction,
+        {{ value_at_extreme('communication_id', ['occurred_at', 'communication_id'], last=false) }}
+            as first_communication_id
     from messages
     group by thread_id
 
@@ -73,7 +76,7 @@ final as (
         t.last_message_at,
         t.first_inbound_at,
         r.first_response_at,
-        date_diff('minute', t.first_inbound_at, r.first_response_at)
+        {{ dbt.datediff('t.first_inbound_at', 'r.first_response_at', 'minute') }}
             as first_response_minutes,
         t.last_direction = 'inbound' as is_awaiting_reply
 

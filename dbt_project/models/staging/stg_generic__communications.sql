@@ -9,11 +9,9 @@ source as (
 latest_delivery as (
 
     -- the same record delivered again: the later file wins (no source modification time here)
-    select * from source
-    qualify row_number() over (
-        partition by trim(communication_id)
-        order by _loaded_at desc, _file desc, _row_number desc
-    ) = 1
+    {% call deduplicate('source', 'trim(communication_id)') -%}
+        _loaded_at desc, _file desc, _row_number desc
+    {%- endcall %}
 
 ),
 

@@ -9,12 +9,10 @@ source as (
 latest_version as (
 
     -- the latest source modification wins; on a tie, the later delivery
-    select * from source
-    qualify row_number() over (
-        partition by trim(customer_id)
-        order by try_cast(updated_at as timestamptz) desc nulls last,
+    {% call deduplicate('source', 'trim(customer_id)') -%}
+        {{ try_cast('updated_at', 'timestamptz') }} desc nulls last,
             _loaded_at desc, _file desc, _row_number desc
-    ) = 1
+    {%- endcall %}
 
 ),
 
@@ -37,9 +35,9 @@ renamed as (
         {{ salted_hash("regexp_replace(phone, '[^0-9+]', '', 'g')") }} as phone_hash,
 
         -- numerics and flags
-        try_cast(annual_value as double) as annual_value,
-        coalesce(try_cast(do_not_contact as boolean), false) as do_not_contact,
-        coalesce(try_cast(email_opt_out as boolean), false) as email_opt_out,
+        {{ try_cast('annual_value', 'double') }} as annual_value,
+        coalesce({{ try_cast('do_not_contact', 'boolean') }}, false) as do_not_contact,
+        coalesce({{ try_cast('email_opt_out', 'boolean') }}, false) as email_opt_out,
 
         -- timestamps
         cast(created_at as timestamptz) at time zone 'UTC' as created_at,

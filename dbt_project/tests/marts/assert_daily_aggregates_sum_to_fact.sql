@@ -6,7 +6,7 @@ facts as (
 
     select cast(occurred_at as date) as activity_date, channel, count(*) as communications
     from {{ ref('fct_communications') }}
-    group by all
+    group by 1, 2
 
 ),
 
@@ -14,7 +14,7 @@ per_customer as (
 
     select activity_date, channel, sum(communications) as communications
     from {{ ref('agg_customer_activity_daily') }}
-    group by all
+    group by 1, 2
 
 ),
 
@@ -22,7 +22,7 @@ per_channel as (
 
     select activity_date, channel, sum(communications) as communications
     from {{ ref('agg_channel_daily') }}
-    group by all
+    group by 1, 2
 
 )
 

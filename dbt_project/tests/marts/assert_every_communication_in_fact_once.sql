@@ -13,7 +13,7 @@ facts as (
 
     select source_system, communication_id, count(*) as copies
     from {{ ref('fct_communications') }}
-    group by all
+    group by 1, 2
 
 )
 

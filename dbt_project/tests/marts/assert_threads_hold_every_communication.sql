@@ -6,7 +6,7 @@ facts as (
 
     select customer_id, count(*) as communications
     from {{ ref('fct_communications') }}
-    group by all
+    group by 1
 
 ),
 
@@ -14,7 +14,7 @@ threads as (
 
     select customer_id, sum(messages) as communications
     from {{ ref('fct_threads') }}
-    group by all
+    group by 1
 
 )
 

@@ -1,11 +1,15 @@
 -- HubSpot engagements as communications: calls, e-mails, meetings, notes, and tasks that
 -- were a completed call or e-mail (a to-do is not a communication).
 {%- set tz = var('hubspot_timezone', 'UTC') %}
+{#- what every engagement type has, so the types stack in one union -#}
+{%- set engagement = 'hs_object_id, _source_system, associated_contact_ids, hubspot_owner_id,
+        hs_lastmodifieddate, _loaded_at, _file, _row_number' %}
 with
 
 calls as (
 
-    select *, 'phone' as channel, lower(hs_call_direction) as direction,
+    select {{ engagement }},
+        'phone' as channel, lower(hs_call_direction) as direction,
         hs_call_title as subject, hs_call_body as body, hs_timestamp as occurred
     from {{ source('hubspot', 'calls') }}
 
@@ -13,7 +17,8 @@ calls as (
 
 emails as (
 
-    select *, 'email' as channel,
+    select {{ engagement }},
+        'email' as channel,
         case when upper(trim(hs_email_direction)) = 'INCOMING_EMAIL' then 'inbound'
             else 'outbound' end as direction,
         hs_email_subject as subject, hs_email_text as body, hs_timestamp as occurred
@@ -23,7 +28,8 @@ emails as (
 
 meetings as (
 
-    select *, 'meeting' as channel, 'outbound' as direction,
+    select {{ engagement }},
+        'meeting' as channel, 'outbound' as direction,
         hs_meeting_title as subject, hs_meeting_body as body,
         coalesce(nullif(trim(hs_meeting_start_time), ''), hs_timestamp) as occurred
     from {{ source('hubspot', 'meetings') }}
@@ -32,15 +38,17 @@ meetings as (
 
 notes as (
 
-    select *, 'note' as channel, 'internal' as direction,
-        null as subject, hs_note_body as body, hs_timestamp as occurred
+    select {{ engagement }},
+        'note' as channel, 'internal' as direction,
+        cast(null as varchar) as subject, hs_note_body as body, hs_timestamp as occurred
     from {{ source('hubspot', 'notes') }}
 
 ),
 
 tasks as (
 
-    select *, lower(trim(hs_task_type)) as channel, 'outbound' as direction,
+    select {{ engagement }},
+        lower(trim(hs_task_type)) as channel, 'outbound' as direction,
         hs_task_subject as subject, hs_task_body as body,
         coalesce(nullif(trim(hs_task_completion_date), ''), hs_timestamp) as occurred
     from {{ source('hubspot', 'tasks') }}
@@ -52,22 +60,20 @@ tasks as (
 engagements as (
 
     select * from calls
-    union all by name select * from emails
-    union all by name select * from meetings
-    union all by name select * from notes
-    union all by name select * from tasks
+    union all select * from emails
+    union all select * from meetings
+    union all select * from notes
+    union all select * from tasks
 
 ),
 
 latest_version as (
 
     -- the latest HubSpot modification wins; on a tie, the later delivery
-    select * from engagements
-    qualify row_number() over (
-        partition by trim(hs_object_id)
-        order by {{ export_timestamp('hs_lastmodifieddate', tz) }} desc nulls last,
+    {% call deduplicate('engagements', 'trim(hs_object_id)') -%}
+        {{ export_timestamp('hs_lastmodifieddate', tz) }} desc nulls last,
             _loaded_at desc, _file desc, _row_number desc
-    ) = 1
+    {%- endcall %}
 
 ),
 
@@ -77,7 +83,7 @@ renamed as (
         -- ids (an engagement may name several contacts: the first is the customer)
         trim(hs_object_id) as communication_id,
         _source_system as source_system,
-        trim(regexp_extract(associated_contact_ids, '[^;,]+')) as customer_id,
+        trim({{ first_match('associated_contact_ids', '[^;,]+') }}) as customer_id,
         nullif(trim(hubspot_owner_id), '') as agent_id,
 
         -- categories

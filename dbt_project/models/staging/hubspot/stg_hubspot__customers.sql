@@ -4,23 +4,19 @@ with
 
 contacts as (
 
-    select * from {{ source('hubspot', 'contacts') }}
-    qualify row_number() over (
-        partition by trim(hs_object_id)
-        order by {{ export_timestamp('lastmodifieddate', tz) }} desc nulls last,
+    {% call deduplicate(source('hubspot', 'contacts'), 'trim(hs_object_id)') -%}
+        {{ export_timestamp('lastmodifieddate', tz) }} desc nulls last,
             _loaded_at desc, _file desc, _row_number desc
-    ) = 1
+    {%- endcall %}
 
 ),
 
 companies as (
 
-    select * from {{ source('hubspot', 'companies') }}
-    qualify row_number() over (
-        partition by trim(hs_object_id)
-        order by {{ export_timestamp('hs_lastmodifieddate', tz) }} desc nulls last,
+    {% call deduplicate(source('hubspot', 'companies'), 'trim(hs_object_id)') -%}
+        {{ export_timestamp('hs_lastmodifieddate', tz) }} desc nulls last,
             _loaded_at desc, _file desc, _row_number desc
-    ) = 1
+    {%- endcall %}
 
 ),
 
@@ -43,7 +39,7 @@ renamed as (
         {{ salted_hash("regexp_replace(coalesce(nullif(contacts.phone, ''), contacts.mobilephone), '[^0-9+]', '', 'g')") }} as phone_hash,
 
         -- numerics and flags
-        try_cast(companies.annualrevenue as double) as annual_value,
+        {{ try_cast('companies.annualrevenue', 'double') }} as annual_value,
         false as do_not_contact,
         {{ export_flag('contacts.hs_email_optout') }} as email_opt_out,
 
@@ -53,7 +49,7 @@ renamed as (
 
     from contacts
     left join companies
-        on trim(regexp_extract(contacts.associatedcompanyid, '[^;,]+')) = trim(companies.hs_object_id)
+        on trim({{ first_match('contacts.associatedcompanyid', '[^;,]+') }}) = trim(companies.hs_object_id)
 
 )
 

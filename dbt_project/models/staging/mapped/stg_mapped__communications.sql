@@ -11,12 +11,10 @@ source as (
 latest_version as (
 
     -- the latest source modification wins (when the mapping names one); then the later delivery
-    select * from source
-    qualify row_number() over (
-        partition by _source_system, trim(communication_id)
-        order by try_cast(updated_at as timestamptz) desc nulls last,
+    {% call deduplicate('source', '_source_system, trim(communication_id)') -%}
+        {{ try_cast('updated_at', 'timestamptz') }} desc nulls last,
             _loaded_at desc, _file desc, _row_number desc
-    ) = 1
+    {%- endcall %}
 
 ),
 

@@ -9,12 +9,10 @@ source as (
 
 latest_version as (
 
-    select * from source
-    qualify row_number() over (
-        partition by _source_system, trim(customer_id)
-        order by try_cast(updated_at as timestamptz) desc nulls last,
+    {% call deduplicate('source', '_source_system, trim(customer_id)') -%}
+        {{ try_cast('updated_at', 'timestamptz') }} desc nulls last,
             _loaded_at desc, _file desc, _row_number desc
-    ) = 1
+    {%- endcall %}
 
 ),
 
@@ -37,7 +35,7 @@ renamed as (
         {{ salted_hash("regexp_replace(phone, '[^0-9+]', '', 'g')") }} as phone_hash,
 
         -- numerics and flags
-        try_cast(annual_value as double) as annual_value,
+        {{ try_cast('annual_value', 'double') }} as annual_value,
         {{ export_flag('do_not_contact') }} as do_not_contact,
         {{ export_flag('email_opt_out') }} as email_opt_out,
 

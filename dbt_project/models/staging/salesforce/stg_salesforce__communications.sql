@@ -10,21 +10,27 @@ tasks as (
 
 ),
 
-email_messages as (
+logged_email_messages as (
 
     select * from {{ source('salesforce', 'emailmessage') }}
     where not {{ export_flag('isdeleted') }} and nullif(trim(activityid), '') is not null
-    qualify row_number() over (
-        partition by trim(activityid)
-        order by {{ export_timestamp('lastmodifieddate') }} desc nulls last, _loaded_at desc
-    ) = 1
+
+),
+
+email_messages as (
+
+    {% call deduplicate('logged_email_messages', 'trim(activityid)') -%}
+        {{ export_timestamp('lastmodifieddate') }} desc nulls last, _loaded_at desc
+    {%- endcall %}
 
 ),
 
 task_activities as (
 
     select
-        tasks.*,
+        tasks.id, tasks._source_system, tasks.whoid, tasks.ownerid, tasks.subject,
+        tasks.isdeleted, tasks.lastmodifieddate, tasks._loaded_at, tasks._file,
+        tasks._row_number,
         case
             when lower(trim(tasks.tasksubtype)) = 'call' then 'phone'
             when lower(trim(tasks.tasksubtype)) in ('email', 'listemail') then 'email'
@@ -50,7 +56,10 @@ task_activities as (
 
 events as (
 
-    select *, 'meeting' as channel, 'outbound' as direction, description as body,
+    select
+        id, _source_system, whoid, ownerid, subject, isdeleted, lastmodifieddate,
+        _loaded_at, _file, _row_number,
+        'meeting' as channel, 'outbound' as direction, description as body,
         coalesce(nullif(trim(startdatetime), ''), nullif(trim(activitydatetime), ''), createddate) as occurred
     from {{ source('salesforce', 'event') }}
 
@@ -59,19 +68,17 @@ events as (
 activities as (
 
     select * from task_activities where channel is not null
-    union all by name
+    union all
     select * from events
 
 ),
 
 latest_version as (
 
-    select * from activities
-    qualify row_number() over (
-        partition by trim(id)
-        order by {{ export_timestamp('lastmodifieddate') }} desc nulls last,
+    {% call deduplicate('activities', 'trim(id)') -%}
+        {{ export_timestamp('lastmodifieddate') }} desc nulls last,
             _loaded_at desc, _file desc, _row_number desc
-    ) = 1
+    {%- endcall %}
 
 ),
 

@@ -5,11 +5,9 @@ with
 
 accounts as (
 
-    select * from {{ source('salesforce', 'account') }}
-    qualify row_number() over (
-        partition by trim(id)
-        order by {{ export_timestamp('lastmodifieddate') }} desc nulls last, _loaded_at desc
-    ) = 1
+    {% call deduplicate(source('salesforce', 'account'), 'trim(id)') -%}
+        {{ export_timestamp('lastmodifieddate') }} desc nulls last, _loaded_at desc
+    {%- endcall %}
 
 ),
 
@@ -43,20 +41,19 @@ leads as (
 
 people as (
 
+    -- the same columns in the same order
     select * from contacts
-    union all by name
+    union all
     select * from leads
 
 ),
 
 latest_version as (
 
-    select * from people
-    qualify row_number() over (
-        partition by trim(id)
-        order by {{ export_timestamp('lastmodifieddate') }} desc nulls last,
+    {% call deduplicate('people', 'trim(id)') -%}
+        {{ export_timestamp('lastmodifieddate') }} desc nulls last,
             _loaded_at desc, _file desc, _row_number desc
-    ) = 1
+    {%- endcall %}
 
 ),
 
@@ -79,7 +76,7 @@ renamed as (
         {{ salted_hash("regexp_replace(coalesce(nullif(phone, ''), mobilephone), '[^0-9+]', '', 'g')") }} as phone_hash,
 
         -- numerics and flags
-        try_cast(annualrevenue as double) as annual_value,
+        {{ try_cast('annualrevenue', 'double') }} as annual_value,
         {{ export_flag('donotcall') }} as do_not_contact,
         {{ export_flag('hasoptedoutofemail') }} as email_opt_out,
 
