@@ -37,8 +37,9 @@ run: install  ## run crm_nightly for DATE (default today) on the export inbox
 test: install  ## run the test suite
 	$(PY) -m pytest
 
-lint: install  ## ruff
+lint: install  ## ruff and the layers contract (import-linter, pyproject.toml)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 lock:  ## re-resolve requirements.txt into requirements.lock
 	$(UV) pip compile --quiet -p 3.11 requirements.txt -o requirements.lock

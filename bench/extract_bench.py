@@ -17,8 +17,8 @@ from pathlib import Path
 
 import duckdb
 
-from crm_followups.extract import load_exports
-from crm_followups.settings import Settings
+from crm_followups.core.settings import Settings
+from crm_followups.extract.load import load_exports
 
 MAPPING = """\
 encoding: gb18030
@@ -78,7 +78,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=".") as tmp:
-        baseline, transcoded = Settings(Path(tmp) / "baseline"), Settings(Path(tmp) / "transcoded")
+        baseline = Settings(data_dir=Path(tmp) / "baseline")
+        transcoded = Settings(data_dir=Path(tmp) / "transcoded")
         generic, mapped = write_exports(baseline, transcoded, args.rows)
         sizes = {"generic": generic.stat().st_size, "mapped": mapped.stat().st_size}
         base_s, base_rows = timed_load(baseline)

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import duckdb
 
-from crm_followups.sample import generate
-from crm_followups.settings import REPO_ROOT, Settings
+from crm_followups.core.settings import REPO_ROOT, Settings
+from crm_followups.sample.generate import generate
 from ml.score import champion_versions, load_champions, score_communications
 from ml.score_partitions import merge_partition_scores, score_partition, snapshot_unscored
 from ml.train import train_intent, train_sentiment, train_topics
@@ -112,9 +112,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="partition processes at a time")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="crm-bench-scoring-"))
-    settings = Settings(root / "data")
+    settings = Settings(data_dir=root / "data", score_buckets=args.buckets)
     settings.ensure_dirs()
-    os.environ["CRM_SCORE_BUCKETS"] = str(args.buckets)
     write_communications(settings, args.customers, args.days, TRAINING_ROWS)
     for train in (train_intent, train_topics, train_sentiment):
         train(settings)

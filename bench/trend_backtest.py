@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crm_followups.extract import load_exports
-from crm_followups.sample import write_export
-from crm_followups.settings import REPO_ROOT, Settings
-from crm_followups.transform import build_warehouse
-from crm_followups.warehouse import connect
+from crm_followups.core.settings import REPO_ROOT, Settings
+from crm_followups.core.warehouse import connect
+from crm_followups.extract.load import load_exports
+from crm_followups.sample.generate import write_export
+from crm_followups.transform.dbt_runner import build_warehouse
 from ml.forecasting import BASELINE, CANDIDATES, HORIZON_DAYS, backtest, choose_model, mase_scale, skip_reason
 from ml.trends import _observed, daily_series
 
@@ -40,7 +40,7 @@ RUN_DATE = dt.date(2026, 3, 2)
 
 def sample_series(seed: int, folder: Path) -> pd.DataFrame:
     """The inbound-volume series of one sample, through the real extract and dbt build."""
-    settings = Settings(folder)
+    settings = Settings(data_dir=folder)
     settings.ensure_dirs()
     write_export(settings.exports_dir / "generic", RUN_DATE, seed=seed)
     load_exports(settings)

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import duckdb
 
-from crm_followups.extract import load_exports
-from crm_followups.sample import generate, write_export
-from crm_followups.settings import REPO_ROOT, Settings
-from crm_followups.transform import run_dbt
+from crm_followups.core.settings import REPO_ROOT, Settings
+from crm_followups.extract.load import load_exports
+from crm_followups.sample.generate import generate, write_export
+from crm_followups.transform.dbt_runner import run_dbt
 
 RUN_DATE = dt.date(2026, 3, 2)
 
@@ -57,7 +57,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("CRM_HASH_SALT", "bench")
     root = Path(tempfile.mkdtemp(prefix="crm-bench-"))
-    incremental, full = Settings(root / "incremental"), Settings(root / "full")
+    incremental, full = Settings(data_dir=root / "incremental"), Settings(data_dir=root / "full")
     incremental.ensure_dirs()
     write_export(incremental.exports_dir / "generic", RUN_DATE, args.customers, args.days)
     load_exports(incremental)

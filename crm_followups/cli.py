@@ -21,7 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from crm_followups.settings import WAREHOUSE_POOL, Settings, utc_today
+from crm_followups.core.names import DAG_ID, WAREHOUSE_POOL
+from crm_followups.core.settings import DAGS_DIR, Settings, utc_today
 
 log = logging.getLogger("crm_followups")
 
@@ -41,12 +42,30 @@ def _airflow(*args: str) -> None:
         raise SystemExit(f"`airflow {' '.join(args)}` failed:\n{done.stdout}\n{done.stderr}")
 
 
-def setup_airflow(settings: Settings) -> None:
-    """Migrate Airflow's SQLite metadata DB, create the one-slot ``warehouse`` pool and write
-    the dbt manifest the DAG renders its dbt tasks from."""
-    from crm_followups.transform import write_dbt_manifest
+def check_config(settings: Settings) -> None:
+    """Fail on invalid follow-up rules; report bad mapping files (each fails only its folder)."""
+    from crm_followups.core.config_files import ConfigFileError
+    from crm_followups.extract.mapping import mapping_problems
+    from crm_followups.followups.rules import load_rules
+
+    try:
+        load_rules()
+    except ConfigFileError as exc:
+        raise SystemExit(f"invalid follow-up rules:\n{exc}") from None
+    for problem in mapping_problems(settings.exports_dir):
+        log.warning("this export folder will not load until its mapping is fixed: %s", problem)
+
+
+def set_up(settings: Settings) -> None:
+    """Check the configuration files, create the warehouse's Python-written tables, migrate
+    Airflow's SQLite metadata DB, create the one-slot ``warehouse`` pool and write the dbt
+    manifest the DAG renders its dbt tasks from."""
+    from crm_followups.core.warehouse import create_warehouse
+    from crm_followups.transform.dbt_runner import write_dbt_manifest
 
     prepare_environment(settings)
+    check_config(settings)
+    create_warehouse(settings)
     log.info("preparing Airflow metadata in %s", settings.airflow_home)
     _airflow("db", "migrate")
     _airflow("pools", "set", WAREHOUSE_POOL, "1", "One writer at a time for the DuckDB warehouse")
@@ -59,7 +78,7 @@ def inbox_is_empty(settings: Settings) -> bool:
 
 def run_nightly(settings: Settings, date: dt.date, force_train: bool = False) -> None:
     """Run ``crm_nightly`` for ``date`` in this process (``dag.test``): no scheduler, no servers."""
-    from crm_followups.sample import write_export
+    from crm_followups.sample.generate import write_export
 
     if inbox_is_empty(settings):
         export = write_export(settings.exports_dir / "generic", date)
@@ -67,16 +86,14 @@ def run_nightly(settings: Settings, date: dt.date, force_train: bool = False) ->
                  export.rows, export.communications.parent)
     from airflow.dag_processing.dagbag import DagBag
 
-    from crm_followups.settings import DAGS_DIR
-
     bag = DagBag(dag_folder=str(DAGS_DIR), safe_mode=False)
     if bag.import_errors:
         raise SystemExit(f"DAG import errors: {bag.import_errors}")
     logical_date = dt.datetime.combine(date, dt.time(), tzinfo=dt.UTC)
-    run = bag.get_dag("crm_nightly").test(logical_date=logical_date, run_conf={"force_train": force_train})
+    run = bag.get_dag(DAG_ID).test(logical_date=logical_date, run_conf={"force_train": force_train})
     if run.state != "success":
         failed = [ti.task_id for ti in run.get_task_instances() if ti.state != "success"]
-        raise SystemExit(f"crm_nightly for {date} ended {run.state}; tasks not successful: {failed}")
+        raise SystemExit(f"{DAG_ID} for {date} ended {run.state}; tasks not successful: {failed}")
 
 
 def serve_ui(settings: Settings, which: str) -> None:
@@ -84,7 +101,7 @@ def serve_ui(settings: Settings, which: str) -> None:
     # `airflow standalone` starts its components as `airflow ...` from PATH
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     if which == "airflow":
-        setup_airflow(settings)
+        set_up(settings)
         # Local demo only: every user is admin, no login page.
         os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] = "True"
         command = [sys.executable, "-m", "airflow", "standalone"]
@@ -117,20 +134,20 @@ def main(argv: list[str] | None = None) -> None:
     args, rest = parser.parse_known_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = Settings.from_env()
+    settings = Settings()
     if args.command == "sample":
-        from crm_followups.sample import main as sample_main
+        from crm_followups.sample.generate import main as sample_main
 
         sample_main(rest)
         return
     if rest:
         parser.error(f"unrecognised arguments: {' '.join(rest)}")
-    from crm_followups.summary import print_summary
+    from crm_followups.delivery.summary import print_summary
 
     if args.command == "setup":
-        setup_airflow(settings)
+        set_up(settings)
     elif args.command == "run":
-        setup_airflow(settings)
+        set_up(settings)
         run_nightly(settings, args.date, args.force_train)
         print_summary(settings, args.date)
     elif args.command == "summary":
@@ -140,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "sql":
         import duckdb
 
-        from crm_followups.warehouse import connect
+        from crm_followups.core.warehouse import connect
 
         try:
             with connect(settings, read_only=True) as con:

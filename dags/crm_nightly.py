@@ -3,6 +3,8 @@
 
 Turns the night's CRM exports into the follow-up list for the run's logical date:
 
+0. **check_config**: the follow-up rules and every export mapping file are valid (bad rules
+   stop the night; a bad mapping is reported and fails only its own folder);
 1. **extract** new export files into `raw.*` (each file once, every row loaded or rejected);
 2. **transform**: the dbt project, one task per model, snapshot and test (astronomer-cosmos),
    into `staging`, `intermediate` and `marts`; a failing test stops the night here;
@@ -24,7 +26,6 @@ manifest that `python -m crm_followups setup` writes with `dbt parse`.
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import pendulum
@@ -32,14 +33,15 @@ from airflow.sdk import Param, dag, task
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
-from crm_followups.settings import DBT_PROJECT_DIR, PARTITION_POOL, WAREHOUSE_POOL, Settings
+from crm_followups.core.names import DAG_ID, PARTITION_POOL, WAREHOUSE_POOL
+from crm_followups.core.settings import DBT_PROJECT_DIR, Settings
 
 # Interactive runs (`make run`, the tests) set CRM_TASK_RETRIES=0 to fail fast.
-RETRIES = int(os.environ.get("CRM_TASK_RETRIES", "2"))
+RETRIES = Settings().task_retries
 
 
 def _dbt_manifest() -> str:
-    manifest = Settings.from_env().dbt_manifest_path
+    manifest = Settings().dbt_manifest_path
     if not manifest.exists():
         raise FileNotFoundError(f"{manifest} is missing: run `python -m crm_followups setup` (dbt parse)")
     return str(manifest)
@@ -47,9 +49,9 @@ def _dbt_manifest() -> str:
 
 def _export_dbt_environment(context) -> None:
     """Runs in the task, before dbt: the warehouse path and the salt, never in the DAG itself."""
-    from crm_followups.transform import export_dbt_task_environment
+    from crm_followups.transform.dbt_runner import export_dbt_task_environment
 
-    export_dbt_task_environment(Settings.from_env())
+    export_dbt_task_environment(Settings())
 
 
 def _as_of(dag_run) -> pendulum.Date:
@@ -58,7 +60,7 @@ def _as_of(dag_run) -> pendulum.Date:
 
 
 @dag(
-    dag_id="crm_nightly",
+    dag_id=DAG_ID,
     schedule="@daily",
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
@@ -71,11 +73,19 @@ def _as_of(dag_run) -> pendulum.Date:
 )
 def crm_nightly() -> None:
     @task
-    def extract(run_id: str | None = None) -> dict:
-        from crm_followups.extract import load_exports
-        from crm_followups.settings import Settings
+    def check_config() -> dict:
+        """Bad follow-up rules stop the night here; a bad mapping fails only its own folder."""
+        from crm_followups.extract.mapping import mapping_problems
+        from crm_followups.followups.rules import load_rules
 
-        return load_exports(Settings.from_env(), batch_id=run_id).as_dict()
+        load_rules()
+        return {"mapping_problems": mapping_problems(Settings().exports_dir)}
+
+    @task
+    def extract(run_id: str | None = None) -> dict:
+        from crm_followups.extract.load import load_exports
+
+        return load_exports(Settings(), batch_id=run_id).as_dict()
 
     transform = DbtTaskGroup(
         group_id="transform",
@@ -93,51 +103,48 @@ def crm_nightly() -> None:
 
     @task
     def train(params: dict | None = None) -> dict:
-        from crm_followups.settings import Settings
         from ml.train import train_models
 
-        return train_models(Settings.from_env(), force=bool(params["force_train"]))
+        return train_models(Settings(), force=bool(params["force_train"]))
 
     @task
     def score_snapshot(run_id: str | None = None) -> list[dict]:
-        from crm_followups.settings import Settings
         from ml.score_partitions import snapshot_unscored
 
-        return snapshot_unscored(Settings.from_env(), run_id)
+        return snapshot_unscored(Settings(), run_id)
 
     @task(pool=PARTITION_POOL)  # reads and writes only Parquet: outside the warehouse pool
     def score_partition(partition: dict) -> dict:
-        from crm_followups.settings import Settings
         from ml import score_partitions
 
-        return score_partitions.score_partition(Settings.from_env(), partition)
+        return score_partitions.score_partition(Settings(), partition)
 
     # A night with nothing new maps no partitions (skipped); the merge still runs, as a no-op.
     @task(trigger_rule="none_failed")
     def score_merge(partitions: list[dict]) -> dict:
-        from crm_followups.settings import Settings
         from ml.score_partitions import merge_partition_scores
 
-        return merge_partition_scores(Settings.from_env(), partitions)
+        return merge_partition_scores(Settings(), partitions)
 
     @task
     def trends(dag_run=None) -> dict:
-        from crm_followups.settings import Settings
+        from crm_followups.followups.rules import load_rules
         from ml.trends import forecast_trends
 
-        return forecast_trends(Settings.from_env(), _as_of(dag_run))
+        rules = load_rules()
+        return forecast_trends(Settings(), _as_of(dag_run), negative_below=rules.negative_sentiment_below,
+                               engagement=rules.engagement.test_thresholds())
 
     @task
     def followups(dag_run=None) -> dict:
-        from crm_followups.followups import build_followups
-        from crm_followups.publish import publish_followups
-        from crm_followups.settings import Settings
+        from crm_followups.delivery.publish import publish_followups
+        from crm_followups.followups.build import build_followups
 
-        settings, as_of = Settings.from_env(), _as_of(dag_run)
+        settings, as_of = Settings(), _as_of(dag_run)
         return {**build_followups(settings, as_of, dag_run.run_id), **publish_followups(settings, as_of)}
 
     partitions = score_snapshot()
-    extract() >> transform >> train() >> partitions
+    check_config() >> extract() >> transform >> train() >> partitions
     score_partition.expand(partition=partitions) >> score_merge(partitions) >> trends() >> followups()
 
 

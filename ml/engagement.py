@@ -14,19 +14,13 @@ flagged customers below ``max_false_discovery``.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 
 import duckdb
 import numpy as np
 import pandas as pd
 from scipy.stats import binom
 from statsmodels.stats.multitest import multipletests
-
-ENGAGEMENT_DDL = """
-create table if not exists ml.customer_engagement (
-    as_of_date date, customer_id varchar, signal varchar,
-    window_days integer, window_contacts bigint, earlier_days integer, earlier_contacts bigint,
-    rate_ratio double, p_value double, q_value double, mlflow_run_id varchar,
-    primary key (as_of_date, customer_id, signal))"""
 
 # Inbound contacts per customer: in each recent window, and in the customer's own observed
 # history before it (from its first contact, at most ``history_days`` back).
@@ -72,24 +66,27 @@ def _benjamini_hochberg(tested: pd.DataFrame) -> pd.Series:
     return pd.Series(multipletests(tested["p_value"], method="fdr_bh")[1], index=tested.index)
 
 
-def engagement_changes(con: duckdb.DuckDBPyConnection, as_of: dt.date, rules: dict) -> pd.DataFrame:
-    """Customers whose inbound contact rate fell or jumped significantly, one row per signal."""
-    params = {k: rules[k] for k in ("history_days", "recent_days", "spike_days")}
+def engagement_changes(con: duckdb.DuckDBPyConnection, as_of: dt.date,
+                       thresholds: Mapping[str, float]) -> pd.DataFrame:
+    """Customers whose inbound contact rate fell or jumped significantly, one row per signal.
+
+    ``thresholds``: the engagement keys of the follow-up rules (windows, ratios, false discovery)."""
+    params = {k: thresholds[k] for k in ("history_days", "recent_days", "spike_days")}
     counts = con.execute(COUNTS_SQL, {"as_of": as_of, **params}).df()
-    declining = _test(counts, as_of, rules["recent_days"], "recent_contacts", "before_recent", True)
-    spike = _test(counts, as_of, rules["spike_days"], "spike_contacts", "before_spike", False)
+    declining = _test(counts, as_of, thresholds["recent_days"], "recent_contacts", "before_recent", True)
+    spike = _test(counts, as_of, thresholds["spike_days"], "spike_contacts", "before_spike", False)
     # customers with too little earlier history cannot show a change: they are not tested at all
-    declining = declining[(declining["earlier_days"] >= rules["recent_days"])
-                          & (declining["earlier_contacts"] >= rules["min_earlier_contacts"])]
-    spike = spike[spike["earlier_days"] >= rules["recent_days"]]
+    declining = declining[(declining["earlier_days"] >= thresholds["recent_days"])
+                          & (declining["earlier_contacts"] >= thresholds["min_earlier_contacts"])]
+    spike = spike[spike["earlier_days"] >= thresholds["recent_days"]]
     declining = declining.assign(signal="declining", q_value=_benjamini_hochberg(declining))
     spike = spike.assign(signal="spike", q_value=_benjamini_hochberg(spike))
     flagged = pd.concat([
-        declining[(declining["q_value"] < rules["max_false_discovery"])
-                  & (declining["rate_ratio"] <= rules["decline_max_ratio"])],
-        spike[(spike["q_value"] < rules["max_false_discovery"])
-              & (spike["rate_ratio"] >= rules["spike_min_ratio"])
-              & (spike["window_contacts"] >= rules["min_spike_contacts"])],
+        declining[(declining["q_value"] < thresholds["max_false_discovery"])
+                  & (declining["rate_ratio"] <= thresholds["decline_max_ratio"])],
+        spike[(spike["q_value"] < thresholds["max_false_discovery"])
+              & (spike["rate_ratio"] >= thresholds["spike_min_ratio"])
+              & (spike["window_contacts"] >= thresholds["min_spike_contacts"])],
     ], ignore_index=True)
     return flagged.assign(as_of_date=as_of)
 
@@ -97,7 +94,6 @@ def engagement_changes(con: duckdb.DuckDBPyConnection, as_of: dt.date, rules: di
 def store_engagement_changes(con: duckdb.DuckDBPyConnection, as_of: dt.date, flagged: pd.DataFrame,
                              run_id: str) -> None:
     """Replace ``as_of``'s rows of ``ml.customer_engagement`` (re-running a date changes nothing)."""
-    con.execute(ENGAGEMENT_DDL)
     con.register("_flagged", flagged.assign(mlflow_run_id=run_id))
     con.execute("delete from ml.customer_engagement where as_of_date = ?", [as_of])
     con.execute("insert into ml.customer_engagement by name select * from _flagged")

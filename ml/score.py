@@ -23,8 +23,9 @@ import mlflow
 import pandas as pd
 import pyarrow as pa
 
-from crm_followups.settings import INTENT_MODEL, SCORING_EXPERIMENT, SENTIMENT_MODEL, TOPICS_MODEL, Settings
-from crm_followups.warehouse import connect
+from crm_followups.core.names import INTENT_MODEL, SCORING_EXPERIMENT, SENTIMENT_MODEL, TOPICS_MODEL
+from crm_followups.core.settings import Settings
+from crm_followups.core.warehouse import connect
 from ml.features import text_frame
 from ml.intent import predict_intents
 from ml.sentiment import sentiment_labels
@@ -33,18 +34,6 @@ from ml.tracking import champion, load_model_version, use_experiment
 log = logging.getLogger(__name__)
 
 BATCH_ROWS = 50_000
-
-SCORES_DDL = """
-create schema if not exists ml;
-create table if not exists ml.communication_scores (
-    source_system varchar, communication_id varchar,
-    intent varchar, intent_confidence double,
-    sentiment double, sentiment_label varchar, topic_id integer,
-    intent_model_version varchar, sentiment_model_version varchar, topic_model_version varchar,
-    mlflow_run_id varchar, scored_at timestamptz,
-    primary key (source_system, communication_id));
-create table if not exists ml.score_history as
-    select *, scored_at as superseded_at from ml.communication_scores limit 0;"""
 
 # Inbound communications without a row from exactly these champion versions.
 UNSCORED_SQL = """
@@ -203,7 +192,6 @@ def score_communications(settings: Settings) -> dict[str, int | str | None]:
     scored = 0
     scored_at = dt.datetime.now(dt.UTC)
     with connect(settings) as con:
-        con.execute(SCORES_DDL)
         for batch in unscored_batches(con, versions):
             con.register("_scores", score_batch(models, batch.to_pandas()))
             scored += write_scores(con, "_scores", scored_at)
@@ -216,7 +204,7 @@ def score_communications(settings: Settings) -> dict[str, int | str | None]:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    print(score_communications(Settings.from_env()))
+    print(score_communications(Settings()))
 
 
 if __name__ == "__main__":

@@ -26,12 +26,12 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from crm_followups.settings import INTENT_MODEL, Settings
-from crm_followups.warehouse import connect
+from crm_followups.core.names import INTENT_MODEL
+from crm_followups.core.settings import Settings
+from crm_followups.core.warehouse import connect
 from ml.score import (
     BATCH_ROWS,
     SCORE_SCHEMA,
-    SCORES_DDL,
     UNSCORED_SQL,
     ChampionVersions,
     champion_versions,
@@ -84,7 +84,6 @@ def snapshot_unscored(settings: Settings, run_id: str | None = None) -> list[dic
     (folder / "scores").mkdir(parents=True)
     unscored = folder / "unscored"
     with connect(settings) as con:
-        con.execute(SCORES_DDL)
         path = str(unscored).replace("'", "''")
         con.execute(SNAPSHOT_SQL.format(unscored=UNSCORED_SQL, folder=path),
                     {**versions.as_params(), "buckets": settings.score_buckets})
@@ -127,7 +126,6 @@ def merge_partition_scores(settings: Settings, partitions: list[dict]) -> dict[s
         raise FileNotFoundError(f"score partitions not written (did their tasks run?): {missing}")
     scored_at = dt.datetime.now(dt.UTC)
     with connect(settings) as con:
-        con.execute(SCORES_DDL)
         con.read_parquet([str(f) for f in files]).create_view("_partition_scores")
         con.begin()
         try:

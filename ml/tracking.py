@@ -11,7 +11,8 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from crm_followups.settings import CHAMPION_ALIAS, Settings
+from crm_followups.core.names import CHAMPION_ALIAS
+from crm_followups.core.settings import Settings
 
 # A champion is retrained weekly, or sooner when its training data grew by this share.
 RETRAIN_AFTER = timedelta(days=7)

@@ -23,16 +23,17 @@ from mlflow.models import infer_signature
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import train_test_split
 
-from crm_followups.settings import (
+from crm_followups.core.names import (
     INTENT_EXPERIMENT,
     INTENT_MODEL,
     SENTIMENT_EXPERIMENT,
     SENTIMENT_MODEL,
     TOPICS_EXPERIMENT,
     TOPICS_MODEL,
-    Settings,
 )
-from crm_followups.warehouse import connect
+from crm_followups.core.settings import Settings
+from crm_followups.core.warehouse import connect
+from ml.evaluation import log_evaluation
 from ml.features import text_frame
 from ml.intent import (
     CV_FOLDS,
@@ -43,7 +44,6 @@ from ml.intent import (
     fit_intent_model,
     predict_intents,
 )
-from ml.reports import log_evaluation
 from ml.sentiment import BilingualSentiment, chinese_reviews, polarity_sign
 from ml.topics import fit_topic_model, silhouette, topic_table
 from ml.tracking import champion, load_champion, register_and_gate, training_due, use_experiment
@@ -65,12 +65,6 @@ TOPIC_SAMPLE_SQL = f"""
 select communication_id, subject, body
 from marts.fct_communications where direction = 'inbound'
 using sample reservoir({TOPIC_TRAIN_ROWS} rows) repeatable (42)"""
-TOPICS_DDL = """
-create schema if not exists ml;
-create table if not exists ml.topics (
-    topic_id integer, model_version varchar, keywords varchar, size bigint,
-    primary key (model_version, topic_id))"""
-
 # A fixed fifth of the labelled communications, chosen by a hash of their key, is never
 # trained on: tonight's challenger and the champion it must beat are compared on rows neither
 # has seen, however the labelled data grows between trainings.
@@ -233,7 +227,6 @@ def train_topics(settings: Settings, force: bool = False) -> TrainResult:
         topics = topic_table(fit.model, gate.version)
         mlflow.log_table(topics, "topics.json")
     with connect(settings) as con:
-        con.execute(TOPICS_DDL)
         con.register("_topics", topics)
         con.execute("insert or replace into ml.topics by name select * from _topics")
     return TrainResult(True, reason, gate.version, run.info.run_id, gate.promoted)
@@ -251,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--force", action="store_true", help="train even when not due")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    print(train_models(Settings.from_env(), force=args.force))
+    print(train_models(Settings(), force=args.force))
 
 
 if __name__ == "__main__":

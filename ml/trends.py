@@ -14,15 +14,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+from collections.abc import Mapping
 
 import duckdb
 import mlflow
 import numpy as np
 import pandas as pd
 
-from crm_followups.rules import load_rules
-from crm_followups.settings import TRENDS_EXPERIMENT, Settings
-from crm_followups.warehouse import connect, table_exists
+from crm_followups.core.names import TRENDS_EXPERIMENT
+from crm_followups.core.settings import Settings
+from crm_followups.core.warehouse import connect
 from ml.charts import forecast_figure, release
 from ml.engagement import engagement_changes, store_engagement_changes
 from ml.forecasting import BASELINE, CANDIDATES, forecast_series, skip_reason
@@ -34,18 +35,6 @@ HISTORY_DAYS = 180
 # A share series may have this fraction of days without scored messages, interpolated.
 MAX_MISSING_SHARE = 0.1
 
-TRENDS_DDL = """
-create table if not exists ml.contact_trends (
-    series_key varchar, as_of_date date, date date, actual double, forecast double, lower double,
-    upper double, is_anomaly boolean, model varchar, mlflow_run_id varchar,
-    primary key (series_key, as_of_date, date))"""
-
-TREND_MODELS_DDL = f"""
-create table if not exists ml.trend_models (
-    as_of_date date, series_key varchar, days integer, status varchar, model varchar, reason varchar,
-    {", ".join(f"mase_{name} double" for name in CANDIDATES)}, mlflow_run_id varchar,
-    primary key (as_of_date, series_key))"""
-
 # Inbound per day by channel, by segment and in total; sentiment, when scored, for the share.
 DAILY_SQL = """
 with inbound as (
@@ -53,7 +42,7 @@ with inbound as (
            s.sentiment
     from marts.fct_communications f
     left join marts.dim_customers c using (customer_id)
-    left join {scores} s
+    left join ml.communication_scores s
         on s.source_system = f.source_system and s.communication_id = f.communication_id
     where f.direction = 'inbound' and f.occurred_at < $as_of
       and f.occurred_at >= $as_of - to_days($history_days)
@@ -81,14 +70,9 @@ order by dimension, d.date"""
 MODEL_COLUMNS = ["series_key", "days", "status", "model", "reason", *(f"mase_{c}" for c in CANDIDATES)]
 TREND_COLUMNS = ["series_key", "date", "actual", "forecast", "lower", "upper", "is_anomaly", "model"]
 
-NO_SCORES = ("(select null::varchar as source_system, null::varchar as communication_id, "
-             "null::double as sentiment where false)")
-
-
 def daily_series(con: duckdb.DuckDBPyConnection, as_of: dt.date, negative_below: float) -> pd.DataFrame:
     """Long frame (series_key, date, actual): volume zero-filled; share NaN on days nothing was scored."""
-    scores = "ml.communication_scores" if table_exists(con, "ml.communication_scores") else NO_SCORES
-    daily = con.execute(DAILY_SQL.format(scores=scores), {
+    daily = con.execute(DAILY_SQL, {
         "as_of": dt.datetime.combine(as_of, dt.time()), "history_days": HISTORY_DAYS,
         "negative_below": negative_below}).df()
     volume = daily.assign(series_key="inbound|" + daily["dimension"], actual=daily["contacts"].astype(float))
@@ -169,8 +153,6 @@ def _replace(con: duckdb.DuckDBPyConnection, as_of: dt.date, trends: pd.DataFram
              models: pd.DataFrame) -> None:
     """The run's forecasts and model table replace those of the same as-of date only, so a
     backfilled date never overwrites a later night's view."""
-    con.execute(TRENDS_DDL)
-    con.execute(TREND_MODELS_DDL)
     con.register("_models", models.assign(as_of_date=as_of))
     con.execute("delete from ml.contact_trends where as_of_date = ?", [as_of])
     if not trends.empty:
@@ -180,15 +162,18 @@ def _replace(con: duckdb.DuckDBPyConnection, as_of: dt.date, trends: pd.DataFram
     con.execute("insert into ml.trend_models by name select * from _models")
 
 
-def forecast_trends(settings: Settings, as_of: dt.date) -> dict[str, int | str]:
-    """The nightly trends job: series forecasts and per-customer engagement changes for ``as_of``."""
-    rules = load_rules()
+def forecast_trends(settings: Settings, as_of: dt.date, negative_below: float,
+                    engagement: Mapping[str, float]) -> dict[str, int | str]:
+    """The nightly trends job: series forecasts and per-customer engagement changes for ``as_of``.
+
+    ``negative_below`` (the sentiment under which a message counts as negative) and the
+    ``engagement`` test's thresholds come from the follow-up rules, which the caller reads."""
     use_experiment(settings, TRENDS_EXPERIMENT)
     with connect(settings) as con, mlflow.start_run(run_name=f"trends-{as_of.isoformat()}") as run:
         run_id = run.info.run_id
         mlflow.log_params({"as_of_date": as_of.isoformat(), "history_days": HISTORY_DAYS})
-        trends, models = model_all(daily_series(con, as_of, rules["negative_sentiment_below"]))
-        flagged = engagement_changes(con, as_of, rules["engagement"])
+        trends, models = model_all(daily_series(con, as_of, negative_below))
+        flagged = engagement_changes(con, as_of, engagement)
         log_run(trends, models, flagged)
         con.execute("begin transaction")
         _replace(con, as_of, trends.assign(mlflow_run_id=run_id), models.assign(mlflow_run_id=run_id))

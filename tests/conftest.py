@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from crm_followups.settings import Settings
+from crm_followups.core.settings import Settings
 
 SESSION_DATA_DIR = Path(tempfile.mkdtemp(prefix="crm-followups-test-"))
 
@@ -18,7 +18,7 @@ SESSION_DATA_DIR = Path(tempfile.mkdtemp(prefix="crm-followups-test-"))
 def pytest_configure(config: pytest.Config) -> None:
     if "airflow" in sys.modules:
         raise pytest.UsageError("Airflow was imported before conftest.py could set AIRFLOW_HOME")
-    settings = Settings(SESSION_DATA_DIR)
+    settings = Settings(data_dir=SESSION_DATA_DIR)
     settings.ensure_dirs()
     os.environ.update(settings.airflow_env())
     os.environ["CRM_TASK_RETRIES"] = "0"
@@ -27,6 +27,6 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """A fresh, empty data folder for tests that do not need Airflow."""
-    fresh = Settings(tmp_path / "data")
+    fresh = Settings(data_dir=tmp_path / "data")
     fresh.ensure_dirs()
     return fresh

@@ -1,0 +1,20 @@
+"""Names other systems know the product by: MLflow experiments and registered models, the
+registry alias that scoring follows, Airflow pools. Renaming one strands what was stored
+under the old name, so they are written once, here."""
+
+from __future__ import annotations
+
+INTENT_EXPERIMENT = "crm-intent"
+INTENT_MODEL = "crm_intent"
+SENTIMENT_EXPERIMENT = "crm-sentiment"
+SENTIMENT_MODEL = "crm_sentiment"
+TOPICS_EXPERIMENT = "crm-topics"
+TOPICS_MODEL = "crm_topics"
+SCORING_EXPERIMENT = "crm-scoring"
+TRENDS_EXPERIMENT = "crm-trends"
+CHAMPION_ALIAS = "champion"
+
+DAG_ID = "crm_nightly"
+WAREHOUSE_POOL = "warehouse"
+# Airflow's own pool: tasks that never open the warehouse (the scoring partitions) run here.
+PARTITION_POOL = "default_pool"

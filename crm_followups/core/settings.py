@@ -1,0 +1,157 @@
+"""Every setting the product reads from the environment, typed and documented in one list.
+
+Everything the pipeline writes lives under one data folder (``CRM_DATA_DIR``, default
+``./var``) so a run can be moved, inspected or wiped as a unit; the paths below derive from
+it. A bad value (``CRM_SCORE_BUCKETS=0``) fails when the settings are read, naming the
+variable, not in the step that first uses it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+DAGS_DIR = REPO_ROOT / "dags"
+
+
+def utc_today() -> dt.date:
+    """The default run date: the DAG's logical dates and `make run` (date -u) are UTC."""
+    return dt.datetime.now(dt.UTC).date()
+
+
+class Settings(BaseSettings):
+    """The product's settings: ``CRM_<NAME>`` environment variables, or keyword arguments."""
+
+    model_config = SettingsConfigDict(env_prefix="CRM_", frozen=True, populate_by_name=True, extra="ignore")
+
+    data_dir: Path = Field(Path("var"), description="CRM_DATA_DIR: the folder holding all state.")
+    configured_hash_salt: str | None = Field(
+        None, validation_alias="CRM_HASH_SALT",
+        description="CRM_HASH_SALT: salt of the e-mail and phone hashes; default: generated "
+                    "once into the data folder.")
+    tracking_server: str | None = Field(
+        None, validation_alias="CRM_MLFLOW_TRACKING_URI",
+        description="CRM_MLFLOW_TRACKING_URI: an MLflow tracking server; default: SQLite in the "
+                    "data folder.")
+    score_buckets: int = Field(
+        4, ge=1, description="CRM_SCORE_BUCKETS: customer hash buckets the nightly scoring splits "
+                             "into, one mapped task each.")
+    task_retries: int = Field(
+        2, ge=0, description="CRM_TASK_RETRIES: retries of each DAG task (the CLI sets 0: fail fast).")
+    pg_host: str = Field("127.0.0.1", description="CRM_PG_HOST: PostgreSQL of dbt's postgres target.")
+    pg_port: int = Field(5432, description="CRM_PG_PORT")
+    pg_user: str = Field("postgres", description="CRM_PG_USER")
+    pg_database: str = Field("crm", description="CRM_PG_DATABASE")
+    pg_password: str | None = Field(None, validation_alias="DBT_ENV_SECRET_PG_PASSWORD",
+                                    description="DBT_ENV_SECRET_PG_PASSWORD (dbt keeps it out of logs).")
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, path: Path) -> Path:
+        """Steps run in other working directories (Airflow tasks, dbt): pin the folder once."""
+        return path.resolve()
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.data_dir / "exports"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.data_dir / "mlflow"
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        """The tracking server, else SQLite in the data folder.
+
+        Not MLflow's own ``MLFLOW_TRACKING_URI``: ``mlflow.set_tracking_uri`` writes that into
+        the process environment, so one step would redirect the next one's store."""
+        return self.tracking_server or f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifacts_uri(self) -> str:
+        return (self.mlflow_dir / "artifacts").as_uri()
+
+    @property
+    def scoring_dir(self) -> Path:
+        """Scratch Parquet of the partitioned scoring runs; each merge removes its own."""
+        return self.data_dir / "scoring"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.data_dir / "airflow"
+
+    @property
+    def dbt_target_dir(self) -> Path:
+        return self.data_dir / "dbt" / "target"
+
+    @property
+    def dbt_manifest_path(self) -> Path:
+        """Written by ``dbt parse`` in the set-up; the DAG renders one task per dbt node from it."""
+        return self.dbt_target_dir / "manifest.json"
+
+    @property
+    def cosmos_cache_dir(self) -> Path:
+        return self.data_dir / "dbt" / "cosmos"
+
+    @property
+    def postgres_dsn(self) -> str:
+        """The database of dbt's ``postgres`` target, as libpq reads it."""
+        return " ".join([f"host={self.pg_host}", f"port={self.pg_port}", f"user={self.pg_user}",
+                         f"dbname={self.pg_database}",
+                         *([f"password={self.pg_password}"] if self.pg_password else [])])
+
+    @cached_property
+    def hash_salt(self) -> str:
+        """The configured salt, else one generated once into the data folder (never the repo)."""
+        if self.configured_hash_salt:
+            return self.configured_hash_salt
+        salt_file = self.data_dir / "hash_salt"
+        if not salt_file.exists():
+            salt_file.parent.mkdir(parents=True, exist_ok=True)
+            salt_file.write_text(secrets.token_hex(16))
+            salt_file.chmod(0o600)
+        return salt_file.read_text().strip()
+
+    def airflow_env(self) -> dict[str, str]:
+        """Environment for an embedded Airflow: SQLite metadata under the data folder."""
+        return {
+            "AIRFLOW_HOME": str(self.airflow_home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM", "4"),
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+            # cosmos keeps dbt's partial-parse files between tasks here, not in the system temp dir
+            "AIRFLOW__COSMOS__CACHE_DIR": str(self.cosmos_cache_dir),
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "CRM_DATA_DIR": str(self.data_dir),
+            "MLFLOW_TRACKING_URI": self.mlflow_tracking_uri,
+            # nothing phones home (and nothing is written to ~/.config)
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "DO_NOT_TRACK": "1",
+        }
+
+    def ensure_dirs(self) -> None:
+        for path in (self.exports_dir / "generic", self.outbox_dir, self.reports_dir,
+                     self.mlflow_dir, self.airflow_home):
+            path.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,120 @@
+"""The DuckDB warehouse file: the connection every step opens, and the DDL of every table the
+Python steps write (dbt owns ``staging``, ``intermediate`` and the rest of ``marts``).
+
+The tables are created, empty, whenever the warehouse is opened for writing, so every step
+and every dbt source can rely on them existing: a first night needs no stand-in for a table
+a later step has not written yet. ``docs/warehouse.md`` and the dbt sources describe them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+import duckdb
+
+from crm_followups.core.settings import Settings
+
+PYTHON_SCHEMAS = ("raw", "ml", "marts")
+
+# Load metadata of every raw table; the columns before them are the export's own, as text.
+RAW_METADATA_COLUMNS = """
+    _source_system varchar, _file varchar, _file_sha256 varchar,
+    _row_number bigint, _loaded_at timestamptz, _batch_id varchar"""
+
+# Trend models compared by backtest MASE, one column each (ml.forecasting.CANDIDATES).
+TREND_CANDIDATES = ("seasonal_naive", "ets", "sarima")
+
+SCORE_COLUMNS = """
+    source_system varchar, communication_id varchar,
+    intent varchar, intent_confidence double,
+    sentiment double, sentiment_label varchar, topic_id integer,
+    intent_model_version varchar, sentiment_model_version varchar, topic_model_version varchar,
+    mlflow_run_id varchar, scored_at timestamptz"""
+
+PYTHON_TABLES: dict[str, str] = {
+    "raw._load_manifest": """
+        file_path varchar, file_sha256 varchar, source_system varchar,
+        rows_in bigint, rows_loaded bigint, rows_rejected bigint,
+        status varchar, error varchar, loaded_at timestamptz, batch_id varchar""",
+    "raw._rejects": """
+        file_path varchar, file_sha256 varchar, record_number bigint,
+        line_number bigint, reason varchar, raw_text varchar, batch_id varchar""",
+    "ml.communication_scores": f"""{SCORE_COLUMNS},
+        primary key (source_system, communication_id)""",
+    "ml.score_history": f"{SCORE_COLUMNS}, superseded_at timestamptz",
+    "ml.topics": """
+        topic_id integer, model_version varchar, keywords varchar, size bigint,
+        primary key (model_version, topic_id)""",
+    "ml.contact_trends": """
+        series_key varchar, as_of_date date, date date, actual double, forecast double, lower double,
+        upper double, is_anomaly boolean, model varchar, mlflow_run_id varchar,
+        primary key (series_key, as_of_date, date)""",
+    "ml.trend_models": f"""
+        as_of_date date, series_key varchar, days integer, status varchar, model varchar, reason varchar,
+        {", ".join(f"mase_{name} double" for name in TREND_CANDIDATES)}, mlflow_run_id varchar,
+        primary key (as_of_date, series_key)""",
+    "ml.customer_engagement": """
+        as_of_date date, customer_id varchar, signal varchar,
+        window_days integer, window_contacts bigint, earlier_days integer, earlier_contacts bigint,
+        rate_ratio double, p_value double, q_value double, mlflow_run_id varchar,
+        primary key (as_of_date, customer_id, signal)""",
+    # Beyond the contract: opened_on (when the follow-up first opened), status_reason (why it
+    # is in this state) and detail (its evidence in words, the CRM task's description).
+    "marts.followups": """
+        followup_id varchar, as_of_date date, customer_id varchar, reason_code varchar,
+        reason varchar, status varchar, priority integer, score double, due_date date,
+        recommended_channel varchar, owner_queue varchar, evidence_communication_ids varchar[],
+        model_version varchar, mlflow_run_id varchar, dag_run_id varchar, created_at timestamptz,
+        opened_on date, status_reason varchar, detail varchar,
+        primary key (followup_id, as_of_date)""",
+}
+
+
+def create_python_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every Python-written table that does not exist yet (idempotent, cheap)."""
+    for schema in PYTHON_SCHEMAS:
+        con.execute(f"create schema if not exists {schema}")
+    for table, columns in PYTHON_TABLES.items():
+        con.execute(f"create table if not exists {table} ({columns})")
+
+
+def create_raw_tables(con: duckdb.DuckDBPyConnection, tables: Iterable[tuple[str, Iterable[str]]]) -> None:
+    """Raw tables of export objects: the export's columns as text, then the load metadata."""
+    for table, columns in tables:
+        text_columns = ", ".join(f"{column} varchar" for column in columns)
+        con.execute(f"create table if not exists {table} ({text_columns}, {RAW_METADATA_COLUMNS})")
+
+
+@contextmanager
+def connect(settings: Settings, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse; tasks that call this run in the one-slot ``warehouse`` pool.
+
+    DuckDB shares one instance per file within a process and refuses a second connection
+    with other settings, so steps that may share a process with dbt (``dag.test``) open it
+    read-write; ``read_only`` is for separate readers such as the ``sql`` command.
+    """
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(settings.warehouse_path), read_only=read_only)
+    try:
+        con.execute("set TimeZone = 'UTC'")  # timestamps in the contract are UTC
+        if not read_only:
+            create_python_tables(con)
+        yield con
+    finally:
+        con.close()
+
+
+def create_warehouse(settings: Settings) -> None:
+    """The set-up: the warehouse file with every Python-written table, before any night."""
+    with connect(settings) as con:
+        create_python_tables(con)
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, qualified_name: str) -> bool:
+    """For dbt's tables, which exist only once dbt has built them."""
+    schema, table = qualified_name.split(".")
+    return bool(con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()[0])

@@ -1,0 +1,87 @@
+import subprocess
+import sys
+
+import pytest
+
+from crm_followups.core.names import PARTITION_POOL, WAREHOUSE_POOL
+from crm_followups.core.settings import DAGS_DIR, Settings
+from crm_followups.transform.dbt_runner import write_dbt_manifest
+
+STEPS_AFTER_TRANSFORM = ["train", "score_snapshot", "score_partition", "score_merge", "trends", "followups"]
+# the one task that never opens the warehouse: mapped over customer buckets, outside its pool
+PARTITION_TASK = "score_partition"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def dbt_manifest():
+    """The set-up's ``dbt parse``: the DAG renders its dbt tasks from this manifest."""
+    settings = Settings()
+    if not settings.dbt_manifest_path.exists():
+        write_dbt_manifest(settings)
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS_DIR), safe_mode=False)
+
+
+def test_dag_folder_imports_without_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert "crm_nightly" in dagbag.dag_ids
+
+
+def test_crm_nightly_is_scheduled_nightly_without_catchup(dagbag):
+    dag = dagbag.dags["crm_nightly"]
+    assert dag.catchup is False
+    assert dag.max_active_runs == 1
+    assert dag.timetable.expression == "0 0 * * *"
+
+
+def test_steps_run_in_order_in_the_warehouse_pool(dagbag):
+    dag = dagbag.dags["crm_nightly"]
+    order = [t.task_id for t in dag.topological_sort()]
+    dbt_tasks = [t for t in order if t.startswith("transform.")]
+    assert order == ["check_config", "extract", *dbt_tasks, *STEPS_AFTER_TRANSFORM]
+    assert all(t.pool == WAREHOUSE_POOL for t in dag.tasks if t.task_id != PARTITION_TASK)
+    assert dag.get_task(PARTITION_TASK).pool == PARTITION_POOL
+
+
+def test_scoring_is_mapped_over_the_snapshot_buckets_and_merged_once(dagbag):
+    """A night with nothing new maps no partition (skipped): the merge must still run."""
+    dag = dagbag.dags["crm_nightly"]
+    partition = dag.get_task(PARTITION_TASK)
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
+
+    assert isinstance(partition, MappedOperator)
+    assert partition.upstream_task_ids == {"score_snapshot"}
+    merge = dag.get_task("score_merge")
+    assert merge.upstream_task_ids == {"score_snapshot", PARTITION_TASK}
+    assert merge.trigger_rule == "none_failed"
+
+
+def test_every_dbt_model_snapshot_and_test_is_a_task_before_the_followups(dagbag):
+    """Shown model by model in the UI; a failing dbt test leaves train and all after it not run."""
+    dag = dagbag.dags["crm_nightly"]
+    dbt_tasks = {t for t in dag.task_ids if t.startswith("transform.")}
+    for model in ("stg_generic__communications", "int_communications__unioned",
+                  "int_communications__threaded", "fct_communications", "dim_customers",
+                  "agg_customer_activity_daily", "agg_channel_daily", "fct_threads"):
+        assert {f"transform.{model}.run", f"transform.{model}.test"} <= dbt_tasks
+    assert "transform.snp_customers.snapshot" in dbt_tasks
+    assert "transform.assert_every_communication_in_fact_once_test" in dbt_tasks
+    train = dag.get_task("train")
+    assert dbt_tasks <= train.get_flat_relative_ids(upstream=True)
+    assert all(dag.get_task(t).trigger_rule == "all_success"
+               for t in [*dbt_tasks, *STEPS_AFTER_TRANSFORM] if t != "score_merge")
+
+
+def test_dag_file_imports_nothing_heavy():
+    """The scheduler parses the file often: model and warehouse libraries load in tasks only."""
+    heavy = ("sklearn", "mlflow", "dbt", "duckdb", "statsmodels", "pandas")
+    code = (f"import runpy, sys; runpy.run_path({str(DAGS_DIR / 'crm_nightly.py')!r}); "
+            f"print('heavy:' + ','.join(m for m in {heavy!r} if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # cosmos logs its parsing to stdout: read only the line this check printed
+    assert loaded.stdout.splitlines()[-1] == "heavy:"

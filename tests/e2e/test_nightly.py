@@ -1,0 +1,142 @@
+"""The whole nightly DAG, really run under Airflow (``dag.test``) on the bundled sample,
+twice for the same date, into a real DuckDB file and a real MLflow store."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import pytest
+
+from crm_followups.cli import run_nightly, set_up
+from crm_followups.core.names import CHAMPION_ALIAS, INTENT_EXPERIMENT, INTENT_MODEL
+from crm_followups.core.settings import Settings
+
+pytestmark = pytest.mark.e2e
+
+RUN_DATE = dt.date(2026, 3, 2)
+
+CONTRACT = {
+    "raw.communications": ["communication_id", "customer_id", "channel", "direction", "occurred_at",
+                           "subject", "body", "agent_id", "label", "_source_system", "_file",
+                           "_file_sha256", "_row_number", "_loaded_at", "_batch_id"],
+    "raw._load_manifest": ["file_path", "file_sha256", "source_system", "rows_in", "rows_loaded",
+                           "rows_rejected", "status", "error", "loaded_at", "batch_id"],
+    "raw._rejects": ["file_path", "file_sha256", "record_number", "line_number", "reason", "raw_text"],
+    "marts.fct_communications": ["communication_id", "source_system", "customer_id", "channel", "direction",
+                                 "occurred_at", "subject", "body", "agent_id", "label"],
+    "marts.dim_customers": ["customer_id", "source_system", "name", "company", "segment", "country",
+                            "owner_id", "annual_value", "do_not_contact", "email_opt_out", "email_hash",
+                            "phone_hash", "created_at", "updated_at"],
+    "marts.agg_customer_activity_daily": ["customer_id", "activity_date", "channel", "direction",
+                                          "communications"],
+    "ml.communication_scores": ["communication_id", "intent", "intent_confidence", "sentiment",
+                                "sentiment_label", "topic_id", "intent_model_version",
+                                "sentiment_model_version", "topic_model_version", "mlflow_run_id",
+                                "scored_at"],
+    "ml.topics": ["topic_id", "model_version", "keywords", "size"],
+    "ml.contact_trends": ["series_key", "as_of_date", "date", "actual", "forecast", "lower", "upper",
+                          "is_anomaly", "model", "mlflow_run_id"],
+    "marts.followups": ["followup_id", "as_of_date", "customer_id", "reason_code", "reason", "status",
+                        "priority", "score", "due_date", "recommended_channel", "owner_queue",
+                        "evidence_communication_ids", "model_version", "mlflow_run_id", "dag_run_id",
+                        "created_at"],
+}
+
+
+def _row_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    tables = con.execute("""select table_schema || '.' || table_name from information_schema.tables
+                            where table_type = 'BASE TABLE' order by 1""").fetchall()
+    return {t: con.execute(f"select count(*) from {t}").fetchone()[0] for (t,) in tables}
+
+
+@pytest.fixture(scope="module")
+def nightly():
+    settings = Settings()
+    set_up(settings)
+    run_nightly(settings, RUN_DATE)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        first = _row_counts(con)
+    run_nightly(settings, RUN_DATE)
+    con = duckdb.connect(str(settings.warehouse_path))
+    yield settings, con, first, _row_counts(con)
+    con.close()
+
+
+def test_every_contract_table_has_rows_and_its_columns(nightly):
+    _, con, first, _ = nightly
+    for table, columns in CONTRACT.items():
+        assert first.get(table, 0) > 0, f"{table} is empty or missing"
+        schema, name = table.split(".")
+        present = {r[0] for r in con.execute(
+            "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+            [schema, name]).fetchall()}
+        assert set(columns) <= present, f"{table} lacks {set(columns) - present}"
+
+
+def test_running_the_same_date_again_changes_no_row_count(nightly):
+    _, _, first, second = nightly
+    assert second == first
+
+
+def test_every_inbound_communication_is_scored_once(nightly):
+    _, con, _, _ = nightly
+    inbound, scored, distinct = con.execute("""
+        select (select count(*) from marts.fct_communications where direction = 'inbound'),
+               count(*), count(distinct (source_system, communication_id))
+        from ml.communication_scores""").fetchone()
+    assert inbound == scored == distinct
+
+
+def test_training_run_and_champion_are_in_mlflow(nightly):
+    settings, _, _, _ = nightly
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    client = MlflowClient()
+    champion = client.get_model_version_by_alias(INTENT_MODEL, CHAMPION_ALIAS)
+    run = client.get_run(champion.run_id)
+    assert run.info.experiment_id == client.get_experiment_by_name(INTENT_EXPERIMENT).experiment_id
+    assert run.data.metrics["holdout_accuracy"] > 0.7
+    assert {"C", "features", "labelled_rows"} <= set(run.data.params)
+    # the second run found a champion and did not train again
+    assert len(client.search_model_versions(f"name = '{INTENT_MODEL}'")) == 1
+
+
+def test_followups_are_for_the_run_date_and_honour_opt_outs(nightly):
+    _, con, _, _ = nightly
+    assert con.execute("select distinct as_of_date from marts.followups").fetchall() == [(RUN_DATE,)]
+    assert con.execute("""select count(*) = count(distinct (followup_id, as_of_date))
+                          from marts.followups""").fetchone()[0]
+    contacted_dnc = con.execute("""
+        select count(*) from marts.followups f join marts.dim_customers c using (customer_id)
+        where c.do_not_contact""").fetchone()[0]
+    emailed_opt_outs = con.execute("""
+        select count(*) from marts.followups f join marts.dim_customers c using (customer_id)
+        where c.email_opt_out and f.recommended_channel = 'email'""").fetchone()[0]
+    assert contacted_dnc == 0 and emailed_opt_outs == 0
+    unknown_evidence = con.execute("""
+        select count(*) from (select unnest(evidence_communication_ids) as id from marts.followups)
+        where id not in (select communication_id from marts.fct_communications)""").fetchone()[0]
+    assert unknown_evidence == 0
+    assert con.execute("select count(distinct dag_run_id) from marts.followups").fetchone()[0] == 1
+
+
+def test_marts_hold_no_plain_email_or_phone(nightly):
+    _, con, _, _ = nightly
+    text_columns = con.execute("""select table_name, column_name from information_schema.columns
+                                  where table_schema = 'marts' and data_type = 'VARCHAR'""").fetchall()
+    for table, column in text_columns:
+        leaked = con.execute(f"""select count(*) from marts.{table}
+            where regexp_matches({column}, '[\\w.+-]+@[\\w-]+\\.[\\w.]+|\\+1-555-\\d+')""").fetchone()[0]
+        assert leaked == 0, f"marts.{table}.{column}"
+
+
+def test_outbox_csv_and_report_are_published(nightly):
+    settings, con, _, _ = nightly
+    outbox = settings.outbox_dir / f"followups_{RUN_DATE}.csv"
+    report = settings.reports_dir / f"run_{RUN_DATE}.html"
+    rows = con.execute("select count(*) from marts.followups where as_of_date = ?", [RUN_DATE]).fetchone()[0]
+    assert len(outbox.read_text(encoding="utf-8").splitlines()) == rows + 1
+    assert "Follow-ups for" in report.read_text(encoding="utf-8")

@@ -1,0 +1,55 @@
+"""``followup_rules.yml`` is validated whole when read: a missing queue, a misspelt key or a
+wrong type fails with the file and the key path, before anything is built."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from crm_followups.core.config_files import ConfigFileError
+from crm_followups.followups.rules import RULES_FILE, load_rules
+
+
+def _rules_with(tmp_path: Path, change) -> Path:
+    rules = yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))
+    change(rules)
+    path = tmp_path / "followup_rules.yml"
+    path.write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_the_shipped_rules_are_valid() -> None:
+    rules = load_rules()
+    assert rules.owner_queue["complaint"] == "service"
+    assert rules.due_in_days == {1: 0, 2: 1, 3: 3}
+
+
+def test_a_reason_without_a_queue_fails_naming_it(tmp_path: Path) -> None:
+    path = _rules_with(tmp_path, lambda rules: rules["owner_queue"].pop("purchase_intent"))
+    with pytest.raises(ConfigFileError, match=rf"{path}: .*owner_queue has no queue for reason\(s\) "
+                                              "purchase_intent"):
+        load_rules(path)
+
+
+def test_a_missing_key_names_its_path(tmp_path: Path) -> None:
+    path = _rules_with(tmp_path, lambda rules: rules["engagement"].pop("spike_days"))
+    with pytest.raises(ConfigFileError, match=f"{path}: engagement.spike_days: Field required"):
+        load_rules(path)
+
+
+def test_a_misspelt_key_lists_the_allowed_ones(tmp_path: Path) -> None:
+    path = _rules_with(tmp_path, lambda rules: rules.update(lookback_dayz=rules.pop("lookback_days")))
+    with pytest.raises(ConfigFileError) as raised:
+        load_rules(path)
+    message = str(raised.value)
+    assert f"{path}: lookback_dayz: unknown key (allowed here: " in message
+    assert f"{path}: lookback_days: Field required" in message
+
+
+def test_an_unknown_queue_says_what_is_allowed(tmp_path: Path) -> None:
+    path = _rules_with(tmp_path, lambda rules: rules["owner_queue"].update(complaint="marketing"))
+    with pytest.raises(ConfigFileError, match=f"{path}: owner_queue.complaint: Input should be "
+                                              "'sales', 'service' or 'success'"):
+        load_rules(path)

@@ -1,0 +1,174 @@
+"""The dbt warehouse, really built into DuckDB files: two nights of exports (the second with
+new, late and corrected files), an incremental build compared with a full refresh of the same
+raw data, the customer snapshot, and the privacy of every text column in ``marts``."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from crm_followups.core.settings import Settings
+from crm_followups.extract.load import load_exports
+from crm_followups.extract.sources import GENERIC_COMMUNICATIONS as COMMUNICATIONS
+from crm_followups.extract.sources import GENERIC_CUSTOMERS as CUSTOMERS
+from crm_followups.sample.generate import write_export
+from crm_followups.transform.dbt_runner import run_dbt
+
+FIRST_NIGHT = dt.date(2026, 3, 2)
+# Marts dbt rebuilds from raw; the snapshot is history and not part of a full refresh.
+REBUILT_MARTS = ("fct_communications", "dim_customers", "agg_customer_activity_daily",
+                 "agg_channel_daily", "fct_threads")
+EMAIL = r"[\w.+-]+@[\w-]+\.[\w.]+"
+PHONE = r"\+\d[\d\s().-]{7,}\d|(^|[^0-9A-Za-z])1[3-9]\d{9}([^0-9A-Za-z]|$)"  # international; Chinese mobile
+
+
+def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, str]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _message(cid: str, customer: str, occurred_at: str, body: str, channel: str = "email") -> dict[str, str]:
+    return {"communication_id": cid, "customer_id": customer, "channel": channel, "direction": "inbound",
+            "occurred_at": occurred_at, "subject": "Question", "body": body, "label": ""}
+
+
+def write_second_night(folder: Path) -> None:
+    """New messages for the next day, a late file for older days (one corrects a delivered
+    message and leaves contact details in it), and a customer whose segment changed."""
+    _write_csv(folder / "communications_2026-03-02.csv", COMMUNICATIONS.columns, [
+        _message("N0001", "C000001", "2026-03-02T09:00:00Z", "Please call back."),
+        _message("N0002", "C999999", "2026-03-02T10:00:00+08:00", "新客户，想了解价格。", "chat"),
+    ])
+    _write_csv(folder / "communications_late_2026-02-15.csv", COMMUNICATIONS.columns, [
+        _message("L0001", "C000002", "2026-02-15T11:00:00Z", "Mail me at late.buyer@example.org."),
+        _message("L0002", "C000003", "2026-02-16T08:30:00-05:00", "My number is +44 20 7946 0958."),
+        _message("M00000001", "C000001", "2026-02-10T09:00:00Z",
+                 "Corrected: reach me on 13812345678 or c000001@example.com."),
+    ])
+    _write_csv(folder / "customers_2026-03-02.csv", CUSTOMERS.columns, [{
+        "customer_id": "C000001", "name": "Alice Smith", "email": "alice@example.com",
+        "phone": "+1-555-00000001", "company": "Acme Ltd", "segment": "enterprise", "country": "US",
+        "created_at": "2024-01-01T00:00:00Z", "updated_at": "2026-03-01T12:00:00Z", "owner_id": "U099",
+    }])
+
+
+@pytest.fixture(scope="module")
+def nights(tmp_path_factory: pytest.TempPathFactory):
+    """Night one, then night two built incrementally; a copy of night two's warehouse rebuilt
+    with --full-refresh. Yields (incremental settings, full-refresh settings, first snapshot)."""
+    incremental = Settings(data_dir=tmp_path_factory.mktemp("incremental"), configured_hash_salt="test-salt")
+    full = Settings(data_dir=tmp_path_factory.mktemp("full_refresh"), configured_hash_salt="test-salt")
+    incremental.ensure_dirs()
+    write_export(incremental.exports_dir / "generic", FIRST_NIGHT, customers=30, days=21)
+    load_exports(incremental)
+    run_dbt(incremental, "build")
+    with duckdb.connect(str(incremental.warehouse_path)) as con:
+        first = con.execute("select count(*) from marts.fct_communications").fetchone()[0]
+    write_second_night(incremental.exports_dir / "generic")
+    load_exports(incremental)
+    run_dbt(incremental, "build")
+    with duckdb.connect(str(incremental.warehouse_path)) as con:
+        con.execute("checkpoint")  # the file alone, without its write-ahead log, is the whole state
+    shutil.copy(incremental.warehouse_path, full.warehouse_path)
+    run_dbt(full, "build", "--full-refresh")
+    return incremental, full, first
+
+
+def _differences(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, int]:
+    """Rows only in the incremental build, rows only in the full refresh (EXCEPT ALL both ways)."""
+    only_incremental = con.execute(f"""select count(*) from (
+        select * from incremental.marts.{table} except all select * from marts.{table})""").fetchone()[0]
+    only_full = con.execute(f"""select count(*) from (
+        select * from marts.{table} except all select * from incremental.marts.{table})""").fetchone()[0]
+    return only_incremental, only_full
+
+
+def test_incremental_marts_equal_a_full_refresh(nights):
+    incremental, full, first = nights
+    # dbt-duckdb keeps the full-refresh file open in this process: open it, attach the other
+    with duckdb.connect(str(full.warehouse_path)) as con:
+        con.execute(f"attach '{incremental.warehouse_path}' as incremental (read_only)")
+        try:
+            differing = {t: _differences(con, t) for t in REBUILT_MARTS}
+        finally:
+            con.execute("detach incremental")
+    assert differing == dict.fromkeys(REBUILT_MARTS, (0, 0)), "incremental marts differ from a full refresh"
+    with duckdb.connect(str(incremental.warehouse_path)) as con:
+        # the second night did add rows, replaced the corrected one and recounted a late day
+        assert con.execute("select count(*) from marts.fct_communications").fetchone()[0] == first + 4
+        assert con.execute("""select body from marts.fct_communications
+                              where communication_id = 'M00000001'""").fetchone()[0].startswith("Corrected")
+        late_day = """select (select sum(communications) from marts.agg_channel_daily
+                                  where activity_date = '2026-02-15'),
+                                 (select count(*) from marts.fct_communications
+                                  where occurred_at::date = '2026-02-15')"""
+        counted, in_fact = con.execute(late_day).fetchone()
+        assert counted == in_fact
+
+
+def test_a_late_file_for_an_old_day_is_counted_in_the_daily_aggregates(nights):
+    incremental, _, _ = nights
+    with duckdb.connect(str(incremental.warehouse_path)) as con:
+        counted, in_fact = con.execute("""
+            select (select sum(communications) from marts.agg_customer_activity_daily
+                    where customer_id = 'C000002' and activity_date = '2026-02-15'),
+                   (select count(*) from marts.fct_communications
+                    where customer_id = 'C000002' and occurred_at::date = '2026-02-15')""").fetchone()
+    assert counted == in_fact >= 1
+
+
+def test_snapshot_keeps_a_customers_old_segment_after_a_change(nights):
+    incremental, _, _ = nights
+    with duckdb.connect(str(incremental.warehouse_path)) as con:
+        versions = con.execute("""select segment, owner_id, dbt_valid_from, dbt_valid_to
+                                  from marts.snp_customers where customer_id = 'C000001'
+                                  order by dbt_valid_from""").fetchall()
+        on_date = con.execute("""select segment from marts.snp_customers where customer_id = 'C000001'
+                                 and timestamp '2026-02-01' >= dbt_valid_from
+                                 and timestamp '2026-02-01' < dbt_valid_to""").fetchall()
+        current = con.execute(
+            "select segment from marts.dim_customers where customer_id = 'C000001'").fetchone()
+    assert len(versions) == 2
+    (old_segment, _, _, closed_at), (new_segment, new_owner, opened_at, open_until) = versions
+    assert (new_segment, new_owner) == ("enterprise", "U099") and current == ("enterprise",)
+    assert old_segment != "enterprise" and on_date == [(old_segment,)]
+    assert closed_at == opened_at == dt.datetime(2026, 3, 1, 12) and open_until.year == 9999
+
+
+def test_marts_hold_no_plain_email_or_phone_in_any_text_column(nights):
+    incremental, _, _ = nights
+    with duckdb.connect(str(incremental.warehouse_path)) as con:
+        text_columns = con.execute("""
+            select table_name, column_name from information_schema.columns
+            where table_schema = 'marts' and data_type like 'VARCHAR%'""").fetchall()
+        assert len(text_columns) > 20
+        for table, column in text_columns:
+            as_text = f"cast({column} as varchar)"
+            leaked = con.execute(f"""select count(*) from marts.{table}
+                where regexp_matches({as_text}, '{EMAIL}|{PHONE}')
+                   or {as_text} in (select email from raw.customers union all select phone from raw.customers)
+                """).fetchone()[0]
+            assert leaked == 0, f"marts.{table}.{column} holds a plain e-mail or phone"
+        redacted = con.execute("""select count(*) from marts.fct_communications
+                                  where body like '%[email]%' or body like '%[phone]%'""").fetchone()[0]
+        kept_in_raw = con.execute(f"""select count(*) from raw.communications
+                                      where regexp_matches(body, '{EMAIL}|{PHONE}')""").fetchone()[0]
+    assert redacted >= 3 and kept_in_raw >= redacted
+
+
+def test_dbt_docs_generate_and_source_freshness(nights):
+    incremental, _, _ = nights
+    run_dbt(incremental, "docs generate")
+    freshness = run_dbt(incremental, "source freshness")
+    assert (incremental.dbt_target_dir / "catalog.json").stat().st_size > 0
+    assert {n["node"]: n["status"] for n in freshness} == {
+        "source.crm_followups.generic.communications": "pass",
+        "source.crm_followups.generic.customers": "pass",
+    }
