@@ -1,17 +1,22 @@
+-- Communications of every export in the canonical columns: the canonical export itself and
+-- the exports read through a mapping.yml, each through its thin base_<source>__ model, all
+-- cleaned by this one model. Ids are unique within one export (source_system).
 with
 
-source as (
+delivered as (
 
-    select * from {{ source('generic', 'communications') }}
+    {{ union_sources([
+        ref('base_generic__communications'),
+        ref('base_mapped__communications'),
+    ]) }}
 
 ),
 
-latest_delivery as (
+latest_version as (
 
-    -- the same record delivered again: the later file wins (no source modification time here)
-    {% call deduplicate('source', 'trim(communication_id)') -%}
-        _loaded_at desc, _file desc, _row_number desc
-    {%- endcall %}
+    -- the latest source modification wins (when the export has one); then the later delivery
+    {{ latest_version('delivered', '_source_system, trim(communication_id)',
+                      try_cast("nullif(trim(updated_at), '')", 'timestamptz')) }}
 
 ),
 
@@ -26,15 +31,7 @@ renamed as (
 
         -- categories
         {{ normalise_channel('channel') }} as channel,
-        case lower(trim(direction))
-            when 'inbound' then 'inbound'
-            when 'in' then 'inbound'
-            when 'incoming' then 'inbound'
-            when 'outbound' then 'outbound'
-            when 'out' then 'outbound'
-            when 'outgoing' then 'outbound'
-            else 'internal'
-        end as direction,
+        {{ normalise_direction('direction') }} as direction,
         nullif(lower(trim(label)), '') as label,
 
         -- text
@@ -45,7 +42,7 @@ renamed as (
         cast(occurred_at as timestamptz) at time zone 'UTC' as occurred_at,
         _loaded_at as loaded_at
 
-    from latest_delivery
+    from latest_version
 
 )
 
