@@ -12,12 +12,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from crm_followups.extract import load_exports
+from crm_followups.extract import ensure_raw_tables, load_exports
 from crm_followups.extract_sources import GENERIC_COMMUNICATIONS as COMMUNICATIONS
 from crm_followups.extract_sources import GENERIC_CUSTOMERS as CUSTOMERS
 from crm_followups.sample import write_export
 from crm_followups.settings import Settings
-from crm_followups.transform import run_dbt
+from crm_followups.transform import DbtError, check_source_freshness, run_dbt
 
 FIRST_NIGHT = dt.date(2026, 3, 2)
 # Marts dbt rebuilds from raw; the snapshot is history and not part of a full refresh.
@@ -170,9 +170,23 @@ def test_dbt_docs_generate_and_source_freshness(nights):
     with pytest.MonkeyPatch.context() as env:
         env.setenv("CRM_HASH_SALT", "test-salt")
         run_dbt(incremental, "docs generate")
-        freshness = run_dbt(incremental, "source freshness")
+        freshness = check_source_freshness(incremental)
     assert (incremental.dbt_target_dir / "catalog.json").stat().st_size > 0
-    assert {n["node"]: n["status"] for n in freshness} == {
-        "source.crm_followups.generic.communications": "pass",
-        "source.crm_followups.generic.customers": "pass",
+    assert {name: status for name, status in freshness.items() if status != "warn"} == {
+        "generic.communications": "pass", "generic.customers": "pass", "extract._load_manifest": "pass",
     }
+    # optional feeds with no rows are "infinitely old": a warning, never a failed night
+    assert freshness["hubspot.calls"] == freshness["mapped.communications"] == "warn"
+
+
+def test_a_generic_feed_silent_for_a_week_stops_the_night(tmp_path, monkeypatch):
+    monkeypatch.setenv("CRM_HASH_SALT", "test-salt")
+    settings = Settings(tmp_path)
+    settings.ensure_dirs()
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("create schema raw")
+        ensure_raw_tables(con)
+        for table in ("communications", "customers"):
+            con.execute(f"insert into raw.{table} (_loaded_at) values (now() - interval 8 day)")
+    with pytest.raises(DbtError, match=r"generic\.communications \(error\).*generic\.customers \(error\)"):
+        check_source_freshness(settings)
