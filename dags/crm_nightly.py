@@ -5,7 +5,9 @@ Turns the night's CRM exports into the follow-up list for the run's logical date
 
 0. **check_config**: the follow-up rules and every export mapping file are valid (bad rules
    stop the night; a bad mapping is reported and fails only its own folder);
-1. **extract** new export files into `raw.*` (each file once, every row loaded or rejected);
+1. **extract** new export files into `raw.*` (each file once, every row loaded or rejected),
+   then **source_freshness**: a feed silent past its `error_after` stops the night, a late or
+   empty optional feed only warns;
 2. **transform**: the dbt project, one task per model, snapshot and test (astronomer-cosmos),
    into `staging`, `intermediate` and `marts`; a failing test stops the night here;
 3. **train** the intent, sentiment and topic models when due or forced (MLflow runs; `champion`
@@ -87,6 +89,12 @@ def crm_nightly() -> None:
 
         return load_exports(Settings(), batch_id=run_id).as_dict()
 
+    @task
+    def source_freshness() -> dict:
+        from crm_followups.transform.dbt_runner import check_source_freshness
+
+        return check_source_freshness(Settings())
+
     transform = DbtTaskGroup(
         group_id="transform",
         project_config=ProjectConfig(DBT_PROJECT_DIR, manifest_path=_dbt_manifest(), install_dbt_deps=False),
@@ -144,7 +152,7 @@ def crm_nightly() -> None:
         return {**build_followups(settings, as_of, dag_run.run_id), **publish_followups(settings, as_of)}
 
     partitions = score_snapshot()
-    check_config() >> extract() >> transform >> train() >> partitions
+    check_config() >> extract() >> source_freshness() >> transform >> train() >> partitions
     score_partition.expand(partition=partitions) >> score_merge(partitions) >> trends() >> followups()
 
 

@@ -17,7 +17,12 @@ log = logging.getLogger(__name__)
 
 
 class DbtError(RuntimeError):
-    """A dbt command failed: a model did not build or a data test did not pass."""
+    """A dbt command failed: a model did not build, a data test did not pass or a source is
+    stale. ``failed`` holds the failed nodes (node, status, message)."""
+
+    def __init__(self, message: str, failed: list[dict[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.failed = failed or []
 
 
 def dbt_env(settings: Settings) -> dict[str, str]:
@@ -79,10 +84,10 @@ def run_dbt(settings: Settings, command: str, *extra: str) -> list[dict[str, str
         {"node": r.node.unique_id, "status": str(r.status), "message": r.message or ""}
         for r in getattr(result.result, "results", None) or []
     ]
-    failed = [n for n in nodes if n["status"] in ("error", "fail")]
+    failed = [n for n in nodes if n["status"] in ("error", "fail", "runtime error")]
     if not result.success or failed:
         detail = "; ".join(f"{n['node']}: {n['status']} {n['message']}" for n in failed)
-        raise DbtError(f"dbt {command} failed: {detail or 'see the dbt log'}")
+        raise DbtError(f"dbt {command} failed: {detail or 'see the dbt log'}", failed)
     log.info("dbt %s: %d nodes passed", command, len(nodes))
     return nodes
 
@@ -91,6 +96,32 @@ def build_warehouse(settings: Settings) -> dict[str, int]:
     """``dbt build`` of the whole project in one call: the transform step outside Airflow
     (tests, benchmarks); the DAG runs the same models task by task through cosmos."""
     return {"dbt_nodes": len(run_dbt(settings, "build"))}
+
+
+def check_source_freshness(settings: Settings) -> dict[str, str]:
+    """``dbt source freshness``: has every feed delivered lately? Runs after extract and before
+    the night's dbt build. A source past its ``error_after`` (the generic export: seven days
+    without a delivery) stops the night, naming the source; ``warn`` (a feed a day and a half
+    late, or an optional feed such as HubSpot with no rows at all) is logged and the night
+    goes on. Returns each source table's status, e.g. ``{"generic.communications": "pass"}``."""
+    try:
+        nodes = run_dbt(settings, "source freshness")
+    except DbtError as exc:
+        stale = ", ".join(f"{_source_name(n['node'])} ({n['status']} {n['message']})".replace(" )", ")")
+                          for n in exc.failed)
+        raise DbtError(f"source freshness failed: {stale or exc}; a feed past its error_after has "
+                       "delivered nothing for too long (docs/warehouse.md, Source freshness)",
+                       exc.failed) from exc
+    statuses = {_source_name(n["node"]): n["status"] for n in nodes}
+    for name, status in statuses.items():
+        if status == "warn":
+            log.warning("source %s is stale or empty (past warn_after); the night goes on", name)
+    return statuses
+
+
+def _source_name(unique_id: str) -> str:
+    """``source.crm_followups.generic.communications`` -> ``generic.communications``."""
+    return ".".join(unique_id.split(".")[-2:])
 
 
 def write_dbt_manifest(settings: Settings) -> None:

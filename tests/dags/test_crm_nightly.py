@@ -43,7 +43,7 @@ def test_steps_run_in_order_in_the_warehouse_pool(dagbag):
     dag = dagbag.dags["crm_nightly"]
     order = [t.task_id for t in dag.topological_sort()]
     dbt_tasks = [t for t in order if t.startswith("transform.")]
-    assert order == ["check_config", "extract", *dbt_tasks, *STEPS_AFTER_TRANSFORM]
+    assert order == ["check_config", "extract", "source_freshness", *dbt_tasks, *STEPS_AFTER_TRANSFORM]
     assert all(t.pool == WAREHOUSE_POOL for t in dag.tasks if t.task_id != PARTITION_TASK)
     assert dag.get_task(PARTITION_TASK).pool == PARTITION_POOL
 

@@ -13,11 +13,12 @@ import duckdb
 import pytest
 
 from crm_followups.core.settings import Settings
-from crm_followups.extract.load import load_exports
+from crm_followups.core.warehouse import connect
+from crm_followups.extract.load import ensure_raw_tables, load_exports
 from crm_followups.extract.sources import GENERIC_COMMUNICATIONS as COMMUNICATIONS
 from crm_followups.extract.sources import GENERIC_CUSTOMERS as CUSTOMERS
 from crm_followups.sample.generate import write_export
-from crm_followups.transform.dbt_runner import run_dbt
+from crm_followups.transform.dbt_runner import DbtError, check_source_freshness, run_dbt
 
 FIRST_NIGHT = dt.date(2026, 3, 2)
 # Marts dbt rebuilds from raw; the snapshot is history and not part of a full refresh.
@@ -166,9 +167,31 @@ def test_marts_hold_no_plain_email_or_phone_in_any_text_column(nights):
 def test_dbt_docs_generate_and_source_freshness(nights):
     incremental, _, _ = nights
     run_dbt(incremental, "docs generate")
-    freshness = run_dbt(incremental, "source freshness")
+    freshness = check_source_freshness(incremental)
     assert (incremental.dbt_target_dir / "catalog.json").stat().st_size > 0
-    assert {n["node"]: n["status"] for n in freshness} == {
-        "source.crm_followups.generic.communications": "pass",
-        "source.crm_followups.generic.customers": "pass",
+    assert {name: status for name, status in freshness.items() if status != "warn"} == {
+        "generic.communications": "pass", "generic.customers": "pass", "extract._load_manifest": "pass",
     }
+    # optional feeds with no rows are "infinitely old": a warning, never a failed night
+    assert freshness["hubspot.calls"] == freshness["mapped.communications"] == "warn"
+
+
+def test_no_file_loaded_for_a_week_stops_the_night(settings: Settings) -> None:
+    with connect(settings) as con:
+        ensure_raw_tables(con)
+        con.execute("insert into raw.communications (_loaded_at) values (now() - interval 8 day)")
+        con.execute("""insert into raw._load_manifest (file_path, status, loaded_at)
+                       values ('exports/generic/communications_old.csv', 'loaded', now() - interval 8 day),
+                              ('exports/generic/communications_bad.csv', 'failed', now())""")
+    with pytest.raises(DbtError, match=r"extract\._load_manifest \(error"):
+        check_source_freshness(settings)
+
+
+def test_a_quiet_feed_only_warns(settings: Settings) -> None:
+    with connect(settings) as con:
+        ensure_raw_tables(con)
+        con.execute("insert into raw._load_manifest (file_path, status, loaded_at) "
+                    "values ('exports/salesforce/Task.csv', 'loaded', now())")
+    statuses = check_source_freshness(settings)
+    assert statuses["extract._load_manifest"] == "pass"
+    assert statuses["generic.communications"] == "warn"

@@ -1,5 +1,7 @@
 -- Communications per UTC day, channel and direction, with how many customers they involved:
--- contact volume for capacity planning. Incremental by day, like agg_customer_activity_daily.
+-- contact volume for capacity planning. The exact roll-up of agg_customer_activity_daily
+-- (one row there per customer, day, channel and direction), incremental by day like it: a
+-- day it recounted since this model's last build is rolled up again.
 {{
     config(
         materialized='incremental',
@@ -10,11 +12,12 @@
 
 with
 
-communications as (
+customer_days as (
 
-    select * from {{ ref('fct_communications') }}
+    select * from {{ ref('agg_customer_activity_daily') }}
     {% if is_incremental() %}
-    where cast(occurred_at as date) in ({{ days_to_recount(ref('fct_communications')) }})
+    where activity_date in ({{ days_to_recount(ref('agg_customer_activity_daily'),
+        day='activity_date', loaded_at='last_loaded_at', count='sum(communications)') }})
     {% endif %}
 
 ),
@@ -22,14 +25,14 @@ communications as (
 final as (
 
     select
-        cast(occurred_at as date) as activity_date,
+        activity_date,
         channel,
         direction,
-        count(*) as communications,
+        cast(sum(communications) as {{ dbt.type_bigint() }}) as communications,
         count(distinct customer_id) as customers,
-        count(label) as labelled_communications,
-        max(loaded_at) as last_loaded_at
-    from communications
+        cast(sum(labelled_communications) as {{ dbt.type_bigint() }}) as labelled_communications,
+        max(last_loaded_at) as last_loaded_at
+    from customer_days
     group by 1, 2, 3
 
 )

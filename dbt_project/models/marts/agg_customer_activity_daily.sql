@@ -7,6 +7,7 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='activity_date',
+        on_schema_change='append_new_columns',
     )
 }}
 
@@ -29,7 +30,9 @@ final as (
         channel,
         direction,
         count(*) as communications,
-        max(loaded_at) as last_loaded_at
+        max(loaded_at) as last_loaded_at,
+        -- last, where append_new_columns put it in warehouses built before it existed
+        count(label) as labelled_communications
     from communications
     group by 1, 2, 3, 4
 

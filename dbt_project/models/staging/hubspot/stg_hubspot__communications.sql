@@ -70,10 +70,8 @@ engagements as (
 latest_version as (
 
     -- the latest HubSpot modification wins; on a tie, the later delivery
-    {% call deduplicate('engagements', 'trim(hs_object_id)') -%}
-        {{ export_timestamp('hs_lastmodifieddate', tz) }} desc nulls last,
-            _loaded_at desc, _file desc, _row_number desc
-    {%- endcall %}
+    {{ latest_version('engagements', 'trim(hs_object_id)',
+                      export_timestamp('hs_lastmodifieddate', tz)) }}
 
 ),
 
@@ -88,8 +86,7 @@ renamed as (
 
         -- categories
         {{ normalise_channel('channel') }} as channel,
-        case when direction in ('inbound', 'outbound') then direction
-            else 'internal' end as direction,
+        {{ normalise_direction('direction') }} as direction,
         cast(null as varchar) as label,
 
         -- text (HubSpot keeps e-mail and note bodies as HTML)

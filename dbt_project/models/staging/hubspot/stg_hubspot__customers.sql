@@ -4,19 +4,15 @@ with
 
 contacts as (
 
-    {% call deduplicate(source('hubspot', 'contacts'), 'trim(hs_object_id)') -%}
-        {{ export_timestamp('lastmodifieddate', tz) }} desc nulls last,
-            _loaded_at desc, _file desc, _row_number desc
-    {%- endcall %}
+    {{ latest_version(source('hubspot', 'contacts'), 'trim(hs_object_id)',
+                      export_timestamp('lastmodifieddate', tz)) }}
 
 ),
 
 companies as (
 
-    {% call deduplicate(source('hubspot', 'companies'), 'trim(hs_object_id)') -%}
-        {{ export_timestamp('hs_lastmodifieddate', tz) }} desc nulls last,
-            _loaded_at desc, _file desc, _row_number desc
-    {%- endcall %}
+    {{ latest_version(source('hubspot', 'companies'), 'trim(hs_object_id)',
+                      export_timestamp('hs_lastmodifieddate', tz)) }}
 
 ),
 

@@ -19,9 +19,8 @@ logged_email_messages as (
 
 email_messages as (
 
-    {% call deduplicate('logged_email_messages', 'trim(activityid)') -%}
-        {{ export_timestamp('lastmodifieddate') }} desc nulls last, _loaded_at desc
-    {%- endcall %}
+    {{ latest_version('logged_email_messages', 'trim(activityid)',
+                      export_timestamp('lastmodifieddate')) }}
 
 ),
 
@@ -43,9 +42,7 @@ task_activities as (
         case
             when email_messages.id is not null
                 then case when {{ export_flag('email_messages.incoming') }} then 'inbound' else 'outbound' end
-            when lower(trim(tasks.calltype)) in ('inbound', 'outbound', 'internal')
-                then lower(trim(tasks.calltype))
-            else 'outbound'
+            else {{ normalise_direction('tasks.calltype', otherwise='outbound') }}
         end as direction,
         coalesce(nullif(trim(email_messages.textbody), ''), tasks.description) as body,
         coalesce(nullif(trim(tasks.completeddatetime), ''), tasks.createddate) as occurred
@@ -75,10 +72,7 @@ activities as (
 
 latest_version as (
 
-    {% call deduplicate('activities', 'trim(id)') -%}
-        {{ export_timestamp('lastmodifieddate') }} desc nulls last,
-            _loaded_at desc, _file desc, _row_number desc
-    {%- endcall %}
+    {{ latest_version('activities', 'trim(id)', export_timestamp('lastmodifieddate')) }}
 
 ),
 

@@ -5,9 +5,8 @@ with
 
 accounts as (
 
-    {% call deduplicate(source('salesforce', 'account'), 'trim(id)') -%}
-        {{ export_timestamp('lastmodifieddate') }} desc nulls last, _loaded_at desc
-    {%- endcall %}
+    {{ latest_version(source('salesforce', 'account'), 'trim(id)',
+                      export_timestamp('lastmodifieddate')) }}
 
 ),
 
@@ -50,10 +49,7 @@ people as (
 
 latest_version as (
 
-    {% call deduplicate('people', 'trim(id)') -%}
-        {{ export_timestamp('lastmodifieddate') }} desc nulls last,
-            _loaded_at desc, _file desc, _row_number desc
-    {%- endcall %}
+    {{ latest_version('people', 'trim(id)', export_timestamp('lastmodifieddate')) }}
 
 ),
 

@@ -1,18 +1,22 @@
+-- Customers of every export in the canonical columns (the canonical export and the exports
+-- read through a mapping.yml), cleaned by this one model. E-mail and phone become salted
+-- hashes here, so nothing downstream of raw holds them.
 with
 
-source as (
+delivered as (
 
-    select * from {{ source('generic', 'customers') }}
+    {{ union_sources([
+        ref('base_generic__customers'),
+        ref('base_mapped__customers'),
+    ]) }}
 
 ),
 
 latest_version as (
 
     -- the latest source modification wins; on a tie, the later delivery
-    {% call deduplicate('source', 'trim(customer_id)') -%}
-        {{ try_cast('updated_at', 'timestamptz') }} desc nulls last,
-            _loaded_at desc, _file desc, _row_number desc
-    {%- endcall %}
+    {{ latest_version('delivered', '_source_system, trim(customer_id)',
+                      try_cast("nullif(trim(updated_at), '')", 'timestamptz')) }}
 
 ),
 
@@ -36,12 +40,12 @@ renamed as (
 
         -- numerics and flags
         {{ try_cast('annual_value', 'double') }} as annual_value,
-        coalesce({{ try_cast('do_not_contact', 'boolean') }}, false) as do_not_contact,
-        coalesce({{ try_cast('email_opt_out', 'boolean') }}, false) as email_opt_out,
+        {{ export_flag('do_not_contact') }} as do_not_contact,
+        {{ export_flag('email_opt_out') }} as email_opt_out,
 
         -- timestamps
-        cast(created_at as timestamptz) at time zone 'UTC' as created_at,
-        cast(updated_at as timestamptz) at time zone 'UTC' as updated_at
+        cast(nullif(trim(created_at), '') as timestamptz) at time zone 'UTC' as created_at,
+        cast(nullif(trim(updated_at), '') as timestamptz) at time zone 'UTC' as updated_at
 
     from latest_version
 

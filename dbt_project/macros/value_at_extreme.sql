@@ -1,16 +1,3 @@
-{#- The distinct values of `column` in one list (DuckDB) or array (PostgreSQL), sorted. -#}
-{% macro distinct_list(column) -%}
-    {{ return(adapter.dispatch('distinct_list')(column)) }}
-{%- endmacro %}
-
-{% macro duckdb__distinct_list(column) -%}
-    list(distinct {{ column }} order by {{ column }})
-{%- endmacro %}
-
-{% macro default__distinct_list(column) -%}
-    array_agg(distinct {{ column }} order by {{ column }})
-{%- endmacro %}
-
 {#- `value` of the group's row that comes last (arg_max) or first (arg_min) in the order of
     `order_columns` (a list): DuckDB's arg_max over a struct; elsewhere the head of an
     ordered array. -#}
