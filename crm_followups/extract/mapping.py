@@ -27,6 +27,7 @@ from crm_followups.extract.sources import (
     ExportObject,
     ReadOptions,
     col,
+    future_timestamp,
     missing,
     normalise_header,
 )
@@ -155,7 +156,8 @@ def _mapped_object(name: str, spec: ObjectMapping, defaults: ReadSettings, sourc
             lacking and f"no source column for {', '.join(lacking)}"])))
     fields = (*canonical.fields, *(col(c) for c in extra))
     checks = (*(missing(c) for c in _REQUIRED[name]),
-              *(_unparseable(c) for c in TIMESTAMP_FIELDS if c in columns))
+              *(_unparseable(c) for c in TIMESTAMP_FIELDS if c in columns),
+              *((future_timestamp("occurred_at"),) if name == "communications" else ()))
     values = {"channel": settings.get("channels") or {}, "direction": settings.get("directions") or {}}
     return MappedObject(
         source_system, name, fields, (), checks,
