@@ -252,3 +252,30 @@ def test_sql_looking_text_loads_as_data(settings):
         (payload, payload, payload)]
     assert _query(settings, "select name from raw.customers") == [("Robert'); DROP TABLE students;--",)]
     _assert_accounted(settings)
+
+
+CUSTOMERS_HEADER = "customer_id,name,email,phone,company,segment,country,created_at,updated_at\n"
+
+
+def test_the_same_rows_in_files_out_of_date_order_stage_once_latest_version_winning(settings):
+    """Night one brings the newest customer version; night two an older export with the same
+    records: raw keeps every delivery (accounted), staging one row per record, newest winning."""
+    from crm_followups.transform.dbt_runner import run_dbt  # heavy: dbt
+
+    folder = _generic(settings)
+    (folder / "customers_2026-03-02.csv").write_text(
+        CUSTOMERS_HEADER + "C1,Ann New,,,Acme,enterprise,US,2024-01-01,2026-03-02T00:00:00Z\n")
+    (folder / "communications_2026-03-02.csv").write_text(HEADER + _row("M1") + _row("M2"))
+    load_exports(settings)
+    (folder / "customers_2026-02-01.csv").write_text(
+        CUSTOMERS_HEADER + "C1,Ann Old,,,Acme,smb,US,2024-01-01,2026-02-01T00:00:00Z\n")
+    (folder / "communications_2026-02-01.csv").write_text(HEADER + _row("M1", body="again") + _row("M2"))
+    load_exports(settings)
+    _assert_accounted(settings)
+    assert _query(settings, "select count(*) from raw.communications") == [(4,)]
+
+    run_dbt(settings, "run", "--select", "+stg_generic__communications", "+stg_generic__customers")
+    assert _query(settings, "select name, segment from staging.stg_generic__customers") == [
+        ("Ann New", "enterprise")]
+    assert _query(settings, """select communication_id, count(*) from staging.stg_generic__communications
+                               group by 1 order by 1""") == [("M1", 1), ("M2", 1)]
