@@ -43,6 +43,7 @@ from crm_followups.extract.sources import (
     ReadOptions,
     col,
     object_for,
+    shown_header,
 )
 
 log = logging.getLogger(__name__)
@@ -248,7 +249,8 @@ def _record_manifest(con: duckdb.DuckDBPyConnection, result: FileResult, sha: st
 
 
 def _headers(con: duckdb.DuckDBPyConnection) -> str:
-    return ", ".join(r[0] for r in con.execute("describe _incoming").fetchall() if r[0] != "_record_number")
+    return ", ".join(shown_header(r[0]) for r in con.execute("describe _incoming").fetchall()
+                     if r[0] != "_record_number")
 
 
 def _record_failure(con: duckdb.DuckDBPyConnection, result: FileResult, sha: str, source_system: str,

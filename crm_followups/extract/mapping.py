@@ -30,6 +30,7 @@ from crm_followups.extract.sources import (
     future_timestamp,
     missing,
     normalise_header,
+    shown_header,
 )
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ class MappedObject(ExportObject):
     def projection(self, present: Mapping[str, str]) -> dict[str, str]:
         absent = [c for c in self.columns_map.values() if normalise_header(c) not in present]
         if absent:
-            headers = ", ".join(c.strip('"') for c in present.values())
+            headers = ", ".join(shown_header(c.strip('"')) for c in present.values())
             raise MappingError(f"column(s) {', '.join(absent)} named in {self.mapping_file} are not in "
                                f"the file; it has {headers}")
         exprs = {}

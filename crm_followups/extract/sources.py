@@ -21,6 +21,17 @@ def normalise_header(header: str) -> str:
     return re.sub(r"\W+", "_", header.strip().lower()).strip("_")
 
 
+MAX_SHOWN_HEADER = 64
+
+
+def shown_header(header: str) -> str:
+    """A header as an error message may show it: a real column name, or only its length when
+    it is long or holds control characters (a header row that is really data or binary)."""
+    if len(header) > MAX_SHOWN_HEADER or re.search(r"[\x00-\x1f\x7f]", header):
+        return f"<a header of {len(header)} characters>"
+    return header
+
+
 @dataclass(frozen=True)
 class Field:
     """One column of a raw table and the export headers it may come from."""

@@ -279,3 +279,13 @@ def test_the_same_rows_in_files_out_of_date_order_stage_once_latest_version_winn
         ("Ann New", "enterprise")]
     assert _query(settings, """select communication_id, count(*) from staging.stg_generic__communications
                                group by 1 order by 1""") == [("M1", 1), ("M2", 1)]
+
+
+def test_a_header_row_that_is_really_data_is_not_quoted_in_the_error(settings, caplog):
+    (_generic(settings) / "customers_notes.csv").write_text(f"{SECRET} " + "x" * 80 + "\nsecond line\n")
+    caplog.set_level(logging.INFO)
+    load_exports(settings)
+    (_obj, status, rows_in, loaded, rejected, error), = _manifest(settings)["customers_notes.csv"]
+    assert (status, rows_in, loaded, rejected) == ("failed", 1, 0, 1)
+    assert "missing column(s) customer_id" in error and "the file has <a header of 95 characters>" in error
+    assert SECRET not in error and SECRET not in caplog.text
