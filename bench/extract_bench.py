@@ -78,8 +78,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=".") as tmp:
-        baseline = Settings(data_dir=Path(tmp) / "baseline")
-        transcoded = Settings(data_dir=Path(tmp) / "transcoded")
+        baseline = Settings(data_dir=Path(tmp) / "baseline", file_settle_seconds=0)
+        transcoded = Settings(data_dir=Path(tmp) / "transcoded", file_settle_seconds=0)
         generic, mapped = write_exports(baseline, transcoded, args.rows)
         sizes = {"generic": generic.stat().st_size, "mapped": mapped.stat().st_size}
         base_s, base_rows = timed_load(baseline)

@@ -84,6 +84,8 @@ def run_nightly(settings: Settings, date: dt.date, force_train: bool = False) ->
         export = write_export(settings.exports_dir / "generic", date)
         log.info("export inbox was empty: wrote the bundled sample (%d communications) to %s",
                  export.rows, export.communications.parent)
+        # written whole by this process just now: nothing is still being written to wait for
+        os.environ["CRM_FILE_SETTLE_SECONDS"] = "0"
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(DAGS_DIR), safe_mode=False)

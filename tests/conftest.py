@@ -22,11 +22,13 @@ def pytest_configure(config: pytest.Config) -> None:
     settings.ensure_dirs()
     os.environ.update(settings.airflow_env())
     os.environ["CRM_TASK_RETRIES"] = "0"
+    # tests write their exports just before loading them: no waiting for files to settle
+    os.environ["CRM_FILE_SETTLE_SECONDS"] = "0"
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """A fresh, empty data folder for tests that do not need Airflow."""
-    fresh = Settings(data_dir=tmp_path / "data")
+    fresh = Settings(data_dir=tmp_path / "data", file_settle_seconds=0)
     fresh.ensure_dirs()
     return fresh

@@ -8,6 +8,7 @@ variable, not in the step that first uses it.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import os
 import secrets
@@ -52,12 +53,34 @@ class Settings(BaseSettings):
     pg_database: str = Field("crm", description="CRM_PG_DATABASE")
     pg_password: str | None = Field(None, validation_alias="DBT_ENV_SECRET_PG_PASSWORD",
                                     description="DBT_ENV_SECRET_PG_PASSWORD (dbt keeps it out of logs).")
+    file_settle_seconds: int = Field(
+        120, ge=0, description="CRM_FILE_SETTLE_SECONDS: an export file modified more recently than "
+                               "this may still be being written; extract leaves it for the next night.")
+    max_line_bytes: int = Field(
+        64 << 20, ge=1 << 10, description="CRM_MAX_LINE_BYTES: longest line (record) extract reads; a "
+                                          "file with a longer one fails with its line number.")
+    future_tolerance_hours: int = Field(
+        24, ge=0, description="CRM_FUTURE_TOLERANCE_HOURS: an event time later than the load time plus "
+                              "this is rejected at extract (clock skew and zones fit inside it).")
+    generic_encoding: str = Field(
+        "utf-8", description="CRM_GENERIC_ENCODING: encoding of the generic inbox's CSV files (utf-8 "
+                             "with or without BOM, utf-16, latin-1, gbk, gb18030, ...).")
 
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, path: Path) -> Path:
         """Steps run in other working directories (Airflow tasks, dbt): pin the folder once."""
         return path.resolve()
+
+    @field_validator("generic_encoding")
+    @classmethod
+    def _known_encoding(cls, encoding: str) -> str:
+        """An unknown codec fails when the settings are read, not on the first file."""
+        try:
+            codecs.lookup(encoding)
+        except LookupError as exc:
+            raise ValueError(f"unknown encoding {encoding!r}") from exc
+        return encoding
 
     @property
     def warehouse_path(self) -> Path:

@@ -32,14 +32,25 @@ SCORE_COLUMNS = """
     intent_model_version varchar, sentiment_model_version varchar, topic_model_version varchar,
     mlflow_run_id varchar, scored_at timestamptz"""
 
+# Columns added to a table after its first release: created with the table, and added to the
+# tables of an existing warehouse when it is opened (never renamed: outside checks read them).
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
+    # the raw table a file was loaded into (one row per file and object), and the file's size and
+    # modification time, so a file loaded before is recognised without reading it again
+    "raw._load_manifest": ("object varchar", "file_size bigint", "file_mtime timestamptz"),
+    "raw._rejects": ("object varchar",),
+}
+
 PYTHON_TABLES: dict[str, str] = {
-    "raw._load_manifest": """
+    "raw._load_manifest": f"""
         file_path varchar, file_sha256 varchar, source_system varchar,
         rows_in bigint, rows_loaded bigint, rows_rejected bigint,
-        status varchar, error varchar, loaded_at timestamptz, batch_id varchar""",
-    "raw._rejects": """
+        status varchar, error varchar, loaded_at timestamptz, batch_id varchar,
+        {", ".join(ADDED_COLUMNS["raw._load_manifest"])}""",
+    "raw._rejects": f"""
         file_path varchar, file_sha256 varchar, record_number bigint,
-        line_number bigint, reason varchar, raw_text varchar, batch_id varchar""",
+        line_number bigint, reason varchar, raw_text varchar, batch_id varchar,
+        {", ".join(ADDED_COLUMNS["raw._rejects"])}""",
     "ml.communication_scores": f"""{SCORE_COLUMNS},
         primary key (source_system, communication_id)""",
     "ml.score_history": f"{SCORE_COLUMNS}, superseded_at timestamptz",
@@ -77,6 +88,9 @@ def create_python_tables(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"create schema if not exists {schema}")
     for table, columns in PYTHON_TABLES.items():
         con.execute(f"create table if not exists {table} ({columns})")
+    for table, added in ADDED_COLUMNS.items():
+        for column in added:
+            con.execute(f"alter table {table} add column if not exists {column}")
 
 
 def create_raw_tables(con: duckdb.DuckDBPyConnection, tables: Iterable[tuple[str, Iterable[str]]]) -> None:

@@ -4,7 +4,9 @@ Columns carry Salesforce Task field names (Subject, Description, ActivityDate, P
 Status, TaskSubtype), so Data Loader's auto-match maps them; ``FollowupId`` is the external
 id to upsert on, so tomorrow's file closes today's task (Status Completed) instead of adding
 one. HubSpot's task import maps them by hand (docs/followups.md). The file is written to a
-temporary name and renamed: an importer never sees half a file.
+temporary name and renamed: an importer never sees half a file. Text that a spreadsheet
+would run as a formula (a customer id of ``=HYPERLINK(...)`` from an export) is written with
+a leading single quote, as OWASP recommends for CSV injection; numbers stay numbers.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+from pandas.api.types import is_numeric_dtype
 
 from crm_followups.core.files import write_atomically
 from crm_followups.core.settings import Settings
@@ -43,7 +46,26 @@ def followup_tasks(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> pd.DataFra
     return con.execute(TASKS_SQL, [as_of]).df()
 
 
+# Characters that make Excel, LibreOffice or Google Sheets read a cell as a formula (OWASP).
+FORMULA_START = r"^[=+\-@\t\r]"
+
+
+def neutralise_formulas(tasks: pd.DataFrame) -> pd.DataFrame:
+    """Every text cell starting like a formula gets a leading single quote, so a spreadsheet
+    shows it as text instead of running it; numeric columns are left as they are."""
+    safe = tasks.copy()
+    for column in safe.columns:
+        if is_numeric_dtype(safe[column]):
+            continue
+        text = safe[column].astype("string")
+        safe[column] = safe[column].mask(text.str.match(FORMULA_START, na=False), "'" + text)
+    return safe
+
+
 def write_outbox(settings: Settings, as_of: dt.date, tasks: pd.DataFrame) -> Path:
-    """``outbox/followups_<date>.csv``, written atomically."""
+    """``outbox/followups_<date>.csv``, written atomically, formula payloads neutralised. Lines
+    end in CRLF (RFC 4180), which also makes the writer quote a carriage return inside a cell."""
     path = settings.outbox_dir / f"followups_{as_of.isoformat()}.csv"
-    return write_atomically(path, lambda temp: tasks.to_csv(temp, index=False, encoding="utf-8"))
+    safe = neutralise_formulas(tasks)
+    return write_atomically(path, lambda temp: safe.to_csv(temp, index=False, encoding="utf-8",
+                                                           lineterminator="\r\n"))

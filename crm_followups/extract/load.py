@@ -4,20 +4,26 @@ The inbox ``$CRM_DATA_DIR/exports/`` has one folder per source system: ``generic
 canonical export), ``hubspot``, ``salesforce``, and ``mapped/<name>/`` for any other export
 described by a ``mapping.yml`` (see docs/exports.md). Each file is identified by its
 SHA-256, so a renamed copy is not loaded twice and a changed file with the same name is a
-new version. A file loads in one transaction: its valid rows into its object's raw table,
-rows that cannot be parsed or lack a key into ``raw._rejects``, and one row in
-``raw._load_manifest`` with rows_in = rows_loaded + rows_rejected. A file that cannot be
-used at all (empty, truncated, wrong columns) gets a failed manifest row saying why, all
-its rows counted as rejected, and the other files still load.
+new version. A file loads once per object that claims it, each in one transaction: its valid
+rows into the object's raw table, rows that cannot be parsed or lack a key into
+``raw._rejects``, and one row in ``raw._load_manifest`` with rows_in = rows_loaded +
+rows_rejected. A file that cannot be used at all (empty, truncated, binary, an over-long
+line, wrong columns) gets a failed manifest row saying why -- never quoting the file --
+all its rows counted as rejected, and the other files still load. A file modified within
+``CRM_FILE_SETTLE_SECONDS`` may still be being written: it waits for the next night. A file
+claimed by no object is ignored, and listed as such in the summary.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
+import re
+import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -25,19 +31,24 @@ import duckdb
 from crm_followups.core.settings import Settings
 from crm_followups.core.warehouse import connect, create_raw_tables
 from crm_followups.extract.mapping import MAPPING_FILE, MappedObject, MappingError, load_mapping
-from crm_followups.extract.readers import count_lines, stage_file
+from crm_followups.extract.readers import UnreadableFileError, count_lines, stage_file
 from crm_followups.extract.sources import (
     DATA_SUFFIXES,
+    FUTURE_LIMIT_VARIABLE,
     GENERIC_COMMUNICATIONS,
     GENERIC_CUSTOMERS,
     SOURCE_OBJECTS,
     ExportObject,
     MissingColumnsError,
+    ReadOptions,
     col,
     object_for,
+    shown_header,
 )
 
 log = logging.getLogger(__name__)
+
+GENERIC_READ = ReadOptions()  # the generic inbox without CRM_GENERIC_ENCODING: UTF-8
 
 # Raw tables of mapped exports: the canonical columns (communications may bring updated_at).
 MAPPED_TABLES = (
@@ -46,14 +57,26 @@ MAPPED_TABLES = (
 )
 
 
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+class LoadError(ValueError):
+    """A file that does not fit its object; the message is ours and quotes no content."""
+
+
+class FileChangedError(Exception):
+    """The file changed while it was being loaded: it is still being written."""
+
+
 @dataclass
 class FileResult:
     path: Path
-    status: str
+    status: str  # loaded | failed | skipped (in the manifest), waiting | ignored (summary only)
     rows_in: int = 0
     rows_loaded: int = 0
     rows_rejected: int = 0
     error: str | None = None
+    object: str | None = None
 
 
 @dataclass
@@ -64,12 +87,19 @@ class ExtractSummary:
     def count(self, status: str) -> int:
         return sum(f.status == status for f in self.files)
 
-    def as_dict(self) -> dict[str, int | str]:
+    def names(self, status: str) -> list[str]:
+        return sorted({str(f.path) for f in self.files if f.status == status})
+
+    def as_dict(self) -> dict[str, int | str | list[str]]:
         return {
             "batch_id": self.batch_id,
             "files_loaded": self.count("loaded"),
             "files_failed": self.count("failed"),
             "files_skipped": self.count("skipped"),
+            "files_waiting": self.count("waiting"),
+            "files_ignored": self.count("ignored"),
+            "waiting": self.names("waiting"),
+            "ignored": self.names("ignored"),
             "rows_loaded": sum(f.rows_loaded for f in self.files),
             "rows_rejected": sum(f.rows_rejected for f in self.files),
         }
@@ -77,11 +107,39 @@ class ExtractSummary:
 
 @dataclass(frozen=True)
 class ExportFile:
-    """A file found in the inbox, with the object it holds or why it cannot be loaded."""
+    """A file found in the inbox, with the objects that claim it or why it cannot be loaded."""
 
     path: Path
-    obj: ExportObject | None
+    objects: tuple[ExportObject, ...]
     problem: str | None = None
+
+
+@dataclass(frozen=True)
+class FileStat:
+    """Size and modification time: a file loaded before with both unchanged is not re-read."""
+
+    size: int
+    mtime: dt.datetime
+    age_seconds: float
+
+    @classmethod
+    def of(cls, path: Path) -> FileStat:
+        stat = path.stat()
+        return cls(stat.st_size, EPOCH + dt.timedelta(microseconds=stat.st_mtime_ns // 1000),
+                   time.time() - stat.st_mtime)
+
+    def same_file(self, other: FileStat) -> bool:
+        return (self.size, self.mtime) == (other.size, other.mtime)
+
+
+@dataclass(frozen=True)
+class LoadRun:
+    """What every file of one extract run shares."""
+
+    batch_id: str
+    work_dir: Path
+    max_line_bytes: int
+    settle_seconds: int
 
 
 def file_sha256(path: Path) -> str:
@@ -100,22 +158,31 @@ def _data_files(folder: Path) -> list[Path]:
 
 
 def _mapped_files(folder: Path) -> Iterator[ExportFile]:
+    """Each file with every object of the mapping whose glob matches it: one file may hold
+    several objects (a complaints export with the consumer on each row)."""
     try:
         objects = load_mapping(folder)
     except MappingError as exc:
         for path in _data_files(folder):
-            yield ExportFile(path, None, str(exc))
+            yield ExportFile(path, (), str(exc))
         return
     for path in _data_files(folder):
-        yield ExportFile(path, next((o for o in objects if o.matches(path)), None))
+        yield ExportFile(path, tuple(o for o in objects if o.matches(path)))
 
 
-def discover(exports_dir: Path) -> Iterator[ExportFile]:
-    """Every data file in the inbox with its object; files of no known object are logged."""
+def _source_files(exports_dir: Path, source_system: str, generic_read: ReadOptions) -> Iterator[ExportFile]:
+    folder = exports_dir / source_system
+    for path in _data_files(folder) if folder.is_dir() else []:
+        obj = object_for(source_system, path)
+        if obj is not None and source_system == "generic":
+            obj = replace(obj, read=generic_read)
+        yield ExportFile(path, (obj,) if obj else ())
+
+
+def discover(exports_dir: Path, generic_read: ReadOptions = GENERIC_READ) -> Iterator[ExportFile]:
+    """Every data file in the inbox with its objects; unknown folders are logged."""
     for source_system in SOURCE_OBJECTS:
-        folder = exports_dir / source_system
-        for path in _data_files(folder) if folder.is_dir() else []:
-            yield ExportFile(path, object_for(source_system, path))
+        yield from _source_files(exports_dir, source_system, generic_read)
     for folder in sorted(exports_dir.iterdir()) if exports_dir.is_dir() else []:
         if folder.is_dir() and folder.name not in (*SOURCE_OBJECTS, "mapped"):
             log.warning("ignoring %s: not a known source system; put other exports in "
@@ -139,6 +206,9 @@ def _checked_view(con: duckdb.DuckDBPyConnection, obj: ExportObject, exprs: dict
     con.execute(f"create or replace temp view _checked as select *, {reason} as _reason from _projected")
 
 
+REJECT_COLUMNS = "file_path, file_sha256, record_number, line_number, reason, raw_text, batch_id, object"
+
+
 def _load_staged(con: duckdb.DuckDBPyConnection, path: Path, sha: str, obj: ExportObject,
                  batch_id: str) -> FileResult:
     cols = ", ".join(obj.columns)
@@ -150,99 +220,165 @@ def _load_staged(con: duckdb.DuckDBPyConnection, path: Path, sha: str, obj: Expo
         [obj.source_system, str(path), sha, batch_id],
     )
     con.execute(
-        f"""insert into raw._rejects
-            select ?, ?, _record_number, null, _reason, concat_ws(',', {cols}), ?
+        f"""insert into raw._rejects ({REJECT_COLUMNS})
+            select ?, ?, _record_number, null, _reason, concat_ws(',', {cols}), ?, ?
             from _checked where _reason is not null""",
-        [str(path), sha, batch_id],
+        [str(path), sha, batch_id, obj.table],
     )
-    con.execute("insert into raw._rejects select ?, ?, *, ? from _parse_errors", [str(path), sha, batch_id])
+    con.execute(f"""insert into raw._rejects ({REJECT_COLUMNS})
+                    select ?, ?, record_number, line_number, reason, raw_text, ?, ? from _parse_errors""",
+                [str(path), sha, batch_id, obj.table])
     loaded, semantic = con.execute(
         "select count(*) filter (_reason is null), count(*) filter (_reason is not null) from _checked"
     ).fetchone()
     structural = con.execute("select count(*) from _parse_errors").fetchone()[0]
     rejected = semantic + structural
-    return FileResult(path, "loaded", loaded + rejected, loaded, rejected)
+    return FileResult(path, "loaded", loaded + rejected, loaded, rejected, object=obj.table)
 
 
 def _record_manifest(con: duckdb.DuckDBPyConnection, result: FileResult, sha: str, source_system: str,
-                     batch_id: str) -> None:
+                     stat: FileStat, batch_id: str) -> None:
     con.execute(
-        "insert into raw._load_manifest values (?, ?, ?, ?, ?, ?, ?, ?, now(), ?)",
+        """insert into raw._load_manifest (file_path, file_sha256, source_system, rows_in, rows_loaded,
+                                           rows_rejected, status, error, loaded_at, batch_id, object,
+                                           file_size, file_mtime)
+           values (?, ?, ?, ?, ?, ?, ?, ?, now(), ?, ?, ?, ?)""",
         [str(result.path), sha, source_system, result.rows_in, result.rows_loaded, result.rows_rejected,
-         result.status, result.error, batch_id],
+         result.status, result.error, batch_id, result.object, stat.size, stat.mtime],
     )
 
 
 def _headers(con: duckdb.DuckDBPyConnection) -> str:
-    return ", ".join(r[0] for r in con.execute("describe _incoming").fetchall() if r[0] != "_record_number")
+    return ", ".join(shown_header(r[0]) for r in con.execute("describe _incoming").fetchall()
+                     if r[0] != "_record_number")
 
 
 def _record_failure(con: duckdb.DuckDBPyConnection, result: FileResult, sha: str, source_system: str,
-                    batch_id: str) -> None:
+                    stat: FileStat, batch_id: str) -> None:
     """A failed file: one manifest row and one reject row, not repeated when it fails again
     the same way on a later night."""
-    seen = con.execute("select count(*) from raw._load_manifest where file_sha256 = ? and error = ?",
-                       [sha, result.error]).fetchone()[0]
+    seen = con.execute("""select count(*) from raw._load_manifest
+                          where file_sha256 = ? and error = ? and object is not distinct from ?""",
+                       [sha, result.error, result.object]).fetchone()[0]
     if seen:
         return
-    _record_manifest(con, result, sha, source_system, batch_id)
-    con.execute("insert into raw._rejects values (?, ?, null, null, ?, null, ?)",
-                [str(result.path), sha, result.error, batch_id])
+    _record_manifest(con, result, sha, source_system, stat, batch_id)
+    con.execute(f"insert into raw._rejects ({REJECT_COLUMNS}) values (?, ?, null, null, ?, null, ?, ?)",
+                [str(result.path), sha, result.error, batch_id, result.object])
 
 
-def load_file(con: duckdb.DuckDBPyConnection, path: Path, obj: ExportObject, batch_id: str,
-              work_dir: Path) -> FileResult:
-    """Load one file in one transaction; on any error record a failed manifest row instead."""
-    sha = file_sha256(path)
-    if con.execute("select count(*) from raw._load_manifest where file_sha256 = ? and status = 'loaded'",
-                   [sha]).fetchone()[0]:
-        return FileResult(path, "skipped")
-    records: int | None = None
+def _safe_reason(exc: Exception) -> str:
+    """Why a file failed, without its content: our own errors quote none; DuckDB's may (the
+    offending line, a value), so only their first line is kept, with quoted parts removed."""
+    if isinstance(exc, UnreadableFileError | MappingError | LoadError):
+        return str(exc).strip()
+    if isinstance(exc, OSError):
+        return f"cannot read the file: {exc.strerror}"
+    if isinstance(exc, duckdb.Error):
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return re.sub(r"\"[^\"]*\"|'[^']*'", "<value>", first)
+    return f"{type(exc).__name__} while reading the file"
+
+
+def _loaded_before(con: duckdb.DuckDBPyConnection, sha: str, obj: ExportObject) -> bool:
+    """This content was loaded into this object already (under any name). Rows from before the
+    manifest had an ``object`` column count for every object."""
+    return bool(con.execute("""select count(*) from raw._load_manifest where file_sha256 = ?
+                               and status = 'loaded' and (object = ? or object is null)""",
+                            [sha, obj.table]).fetchone()[0])
+
+
+def _unchanged_since_loaded(con: duckdb.DuckDBPyConnection, path: Path, stat: FileStat,
+                            obj: ExportObject) -> bool:
+    """The same path, size and modification time as a loaded file: skipped without hashing."""
+    return bool(con.execute("""select count(*) from raw._load_manifest where file_path = ?
+                               and file_size = ? and file_mtime = ? and status = 'loaded' and object = ?""",
+                            [str(path), stat.size, stat.mtime, obj.table]).fetchone()[0])
+
+
+def _stage_and_load(con: duckdb.DuckDBPyConnection, path: Path, sha: str, obj: ExportObject,
+                    stat: FileStat, run: LoadRun) -> FileResult:
+    """Inside the file's transaction: parse, check, insert; the file must not change meanwhile."""
+    present = stage_file(con, path, obj.read, run.work_dir, run.max_line_bytes)
+    try:
+        exprs = obj.projection(present)
+    except MissingColumnsError as exc:
+        raise LoadError(f"missing column(s) {exc}; the file has {_headers(con)}") from None
+    _checked_view(con, obj, exprs)
+    result = _load_staged(con, path, sha, obj, run.batch_id)
+    if not FileStat.of(path).same_file(stat):
+        raise FileChangedError
+    _record_manifest(con, result, sha, obj.source_system, stat, run.batch_id)
+    return result
+
+
+def load_file(con: duckdb.DuckDBPyConnection, path: Path, obj: ExportObject, sha: str, stat: FileStat,
+              run: LoadRun) -> FileResult:
+    """Load one file into one object in one transaction; on any error reading it record a
+    failed manifest row instead, and on a change while loading leave it for the next night."""
+    if _loaded_before(con, sha, obj):
+        return FileResult(path, "skipped", object=obj.table)
     con.execute("begin transaction")
     try:
-        present = stage_file(con, path, obj.read, work_dir)
-        records = con.execute("select (select count(*) from _incoming) + "
-                              "(select count(*) from _parse_errors)").fetchone()[0]
-        try:
-            exprs = obj.projection(present)
-        except MissingColumnsError as exc:
-            raise ValueError(f"missing column(s) {exc}; the file has {_headers(con)}") from exc
-        _checked_view(con, obj, exprs)
-        result = _load_staged(con, path, sha, obj, batch_id)
-        _record_manifest(con, result, sha, obj.source_system, batch_id)
+        result = _stage_and_load(con, path, sha, obj, stat, run)
         con.execute("commit")
-    except (duckdb.Error, ValueError) as exc:
+    except FileChangedError:
         con.execute("rollback")
-        rows = records if records is not None else count_lines(con, path)
-        result = FileResult(path, "failed", rows, 0, rows, error=f"{path}: {str(exc).strip()}")
+        log.warning("waiting %s: it changed while being loaded", path)
+        return FileResult(path, "waiting", object=obj.table)
+    except (duckdb.Error, ValueError, OSError) as exc:
+        con.execute("rollback")
+        rows = count_lines(path)
+        result = FileResult(path, "failed", rows, 0, rows, error=f"{path}: {_safe_reason(exc)}",
+                            object=obj.table)
         log.error("could not load %s", result.error)
-        _record_failure(con, result, sha, obj.source_system, batch_id)
+        _record_failure(con, result, sha, obj.source_system, stat, run.batch_id)
     return result
 
 
-def _fail_unusable(con: duckdb.DuckDBPyConnection, export: ExportFile, batch_id: str) -> FileResult:
-    rows = count_lines(con, export.path)
+def _fail_unusable(con: duckdb.DuckDBPyConnection, export: ExportFile, stat: FileStat,
+                   batch_id: str) -> FileResult:
+    rows = count_lines(export.path)
     result = FileResult(export.path, "failed", rows, 0, rows, error=f"{export.path}: {export.problem}")
     log.error("could not load %s", result.error)
-    _record_failure(con, result, file_sha256(export.path), export.path.parent.name, batch_id)
+    _record_failure(con, result, file_sha256(export.path), export.path.parent.name, stat, batch_id)
     return result
+
+
+def load_export_file(con: duckdb.DuckDBPyConnection, export: ExportFile, run: LoadRun) -> list[FileResult]:
+    """One result per object claiming the file (one when it is ignored, waiting or unusable);
+    the file is hashed at most once, and not at all when it is unchanged since it loaded."""
+    path = export.path
+    if not export.objects and not export.problem:
+        log.warning("ignoring %s: no object of its source is named like it", path)
+        return [FileResult(path, "ignored")]
+    stat = FileStat.of(path)
+    if stat.age_seconds < run.settle_seconds:
+        log.warning("waiting %s: modified %.0f s ago, less than CRM_FILE_SETTLE_SECONDS=%d; it may "
+                    "still be being written", path, stat.age_seconds, run.settle_seconds)
+        return [FileResult(path, "waiting")]
+    if export.problem:
+        return [_fail_unusable(con, export, stat, run.batch_id)]
+    unchanged = {obj.table for obj in export.objects if _unchanged_since_loaded(con, path, stat, obj)}
+    pending = [obj for obj in export.objects if obj.table not in unchanged]
+    sha = file_sha256(path) if pending else ""
+    return ([FileResult(path, "skipped", object=table) for table in sorted(unchanged)]
+            + [load_file(con, path, obj, sha, stat, run) for obj in pending])
 
 
 def load_exports(settings: Settings, batch_id: str | None = None) -> ExtractSummary:
     """Load every export file in the inbox not loaded before."""
     summary = ExtractSummary(batch_id or uuid.uuid4().hex)
-    work_dir = settings.data_dir / "tmp" / "extract"
+    run = LoadRun(summary.batch_id, settings.data_dir / "tmp" / "extract", settings.max_line_bytes,
+                  settings.file_settle_seconds)
     with connect(settings) as con:
         ensure_raw_tables(con)
-        for export in discover(settings.exports_dir):
-            if export.problem:
-                result = _fail_unusable(con, export, summary.batch_id)
-            elif export.obj is None:
-                log.warning("ignoring %s: no object of its source is named like it", export.path)
-                continue
-            else:
-                result = load_file(con, export.path, export.obj, summary.batch_id, work_dir)
-            summary.files.append(result)
-            log.info("%s %s: %d in, %d loaded, %d rejected", result.status, export.path.name,
-                     result.rows_in, result.rows_loaded, result.rows_rejected)
+        # event times later than this are rejected (sources.future_timestamp)
+        con.execute(f"set variable {FUTURE_LIMIT_VARIABLE} = "
+                    f"now() + interval {int(settings.future_tolerance_hours)} hour")
+        for export in discover(settings.exports_dir, ReadOptions(encoding=settings.generic_encoding)):
+            for result in load_export_file(con, export, run):
+                summary.files.append(result)
+                log.info("%s %s (%s): %d in, %d loaded, %d rejected", result.status, export.path.name,
+                         result.object or "-", result.rows_in, result.rows_loaded, result.rows_rejected)
     return summary

@@ -27,8 +27,10 @@ from crm_followups.extract.sources import (
     ExportObject,
     ReadOptions,
     col,
+    future_timestamp,
     missing,
     normalise_header,
+    shown_header,
 )
 
 log = logging.getLogger(__name__)
@@ -119,7 +121,7 @@ class MappedObject(ExportObject):
     def projection(self, present: Mapping[str, str]) -> dict[str, str]:
         absent = [c for c in self.columns_map.values() if normalise_header(c) not in present]
         if absent:
-            headers = ", ".join(c.strip('"') for c in present.values())
+            headers = ", ".join(shown_header(c.strip('"')) for c in present.values())
             raise MappingError(f"column(s) {', '.join(absent)} named in {self.mapping_file} are not in "
                                f"the file; it has {headers}")
         exprs = {}
@@ -155,7 +157,8 @@ def _mapped_object(name: str, spec: ObjectMapping, defaults: ReadSettings, sourc
             lacking and f"no source column for {', '.join(lacking)}"])))
     fields = (*canonical.fields, *(col(c) for c in extra))
     checks = (*(missing(c) for c in _REQUIRED[name]),
-              *(_unparseable(c) for c in TIMESTAMP_FIELDS if c in columns))
+              *(_unparseable(c) for c in TIMESTAMP_FIELDS if c in columns),
+              *((future_timestamp("occurred_at"),) if name == "communications" else ()))
     values = {"channel": settings.get("channels") or {}, "direction": settings.get("directions") or {}}
     return MappedObject(
         source_system, name, fields, (), checks,

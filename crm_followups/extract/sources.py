@@ -21,6 +21,17 @@ def normalise_header(header: str) -> str:
     return re.sub(r"\W+", "_", header.strip().lower()).strip("_")
 
 
+MAX_SHOWN_HEADER = 64
+
+
+def shown_header(header: str) -> str:
+    """A header as an error message may show it: a real column name, or only its length when
+    it is long or holds control characters (a header row that is really data or binary)."""
+    if len(header) > MAX_SHOWN_HEADER or re.search(r"[\x00-\x1f\x7f]", header):
+        return f"<a header of {len(header)} characters>"
+    return header
+
+
 @dataclass(frozen=True)
 class Field:
     """One column of a raw table and the export headers it may come from."""
@@ -104,6 +115,22 @@ def bad_timestamp(column: str) -> tuple[str, str]:
             f"unparseable {column}")
 
 
+# The latest event time a load accepts: load time plus CRM_FUTURE_TOLERANCE_HOURS, set on the
+# connection by the extract run (crm_followups.extract.load.load_exports).
+FUTURE_LIMIT_VARIABLE = "crm_future_limit"
+
+
+def future_timestamp(column: str) -> tuple[str, str]:
+    """An event time after the load (beyond the tolerance) is a clock or export error: it would
+    become a customer's last contact and a daily aggregate of a year to come. Times without a
+    zone are UTC (the connection's zone); HubSpot's epoch milliseconds are read as such."""
+    value = f"trim({column})"
+    parsed = (f"case when regexp_matches({value}, '^\\d{{12,13}}$') "
+              f"then to_timestamp(cast({value} as bigint) / 1000) else try_cast({value} as timestamptz) end")
+    return (f"{parsed} > getvariable('{FUTURE_LIMIT_VARIABLE}')",
+            f"{column} in the future (after the load time plus CRM_FUTURE_TOLERANCE_HOURS)")
+
+
 def bad_export_timestamp(column: str) -> tuple[str, str]:
     """Like :func:`bad_timestamp`, also accepting epoch milliseconds (HubSpot's API values)."""
     return (f"nullif(trim({column}), '') is not null and not regexp_matches(trim({column}), "
@@ -129,7 +156,7 @@ GENERIC_COMMUNICATIONS = ExportObject(
                                         "occurred_at", "subject", "body", "agent_id", "label")),
     (r"^communications",),
     (missing("communication_id"), missing("customer_id"), missing("occurred_at"),
-     bad_timestamp("occurred_at")),
+     bad_timestamp("occurred_at"), future_timestamp("occurred_at")),
 )
 GENERIC_CUSTOMERS = ExportObject(
     "generic", "customers",
@@ -151,6 +178,7 @@ _HS_ENGAGEMENT = (
     col("hs_lastmodifieddate", "Last Modified Date"),
 )
 _HS_CHECKS = (missing("hs_object_id"), missing("hs_timestamp"), bad_export_timestamp("hs_timestamp"),
+              future_timestamp("hs_timestamp"),
               ("nullif(trim(associated_contact_ids), '') is null", "no associated contact"))
 
 
@@ -210,12 +238,14 @@ SALESFORCE_OBJECTS = (
                 ("accountid", "whatid", "ownerid", "description", "activitydate", "completeddatetime",
                  "status", "tasksubtype", "type", "calltype", "calldisposition"),
                 ("nullif(trim(whoid), '') is null", "no WhoId (not linked to a contact or lead)"),
-                missing("createddate"), bad_timestamp("createddate"), bad_timestamp("completeddatetime")),
+                missing("createddate"), bad_timestamp("createddate"), bad_timestamp("completeddatetime"),
+                future_timestamp("createddate"), future_timestamp("completeddatetime")),
     _salesforce("event", ("id", "whoid", "subject"),
                 ("accountid", "whatid", "ownerid", "description", "activitydatetime", "startdatetime",
                  "eventsubtype", "type", "location"),
                 ("nullif(trim(whoid), '') is null", "no WhoId (not linked to a contact or lead)"),
-                missing("createddate"), bad_timestamp("createddate"), bad_timestamp("startdatetime")),
+                missing("createddate"), bad_timestamp("createddate"), bad_timestamp("startdatetime"),
+                future_timestamp("createddate"), future_timestamp("startdatetime")),
     _salesforce("emailmessage", ("id", "messagedate"),
                 ("activityid", "parentid", "relatedtoid", "subject", "textbody", "fromaddress",
                  "toaddress", "incoming", "status", "createdbyid")),

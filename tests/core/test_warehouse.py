@@ -3,6 +3,8 @@ so no step needs a stand-in for a table a later step has not written yet."""
 
 from __future__ import annotations
 
+import duckdb
+
 from crm_followups.core.settings import Settings
 from crm_followups.core.warehouse import PYTHON_TABLES, connect, table_exists
 from ml.forecasting import CANDIDATES
@@ -32,3 +34,20 @@ def test_read_only_readers_see_the_tables_the_writer_created(settings: Settings)
         pass
     with connect(settings, read_only=True) as con:
         assert table_exists(con, "marts.followups")
+
+
+def test_an_existing_warehouse_gets_the_added_manifest_columns(settings: Settings) -> None:
+    """A warehouse created before the columns existed keeps its rows and gains them."""
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute("create schema raw")
+        con.execute("""create table raw._load_manifest (
+            file_path varchar, file_sha256 varchar, source_system varchar, rows_in bigint,
+            rows_loaded bigint, rows_rejected bigint, status varchar, error varchar,
+            loaded_at timestamptz, batch_id varchar)""")
+        con.execute("insert into raw._load_manifest (file_path, status) values ('old.csv', 'loaded')")
+    with connect(settings) as con:
+        columns = {row[0] for row in con.execute("describe raw._load_manifest").fetchall()}
+        rows = con.execute("select file_path, object from raw._load_manifest").fetchall()
+    assert {"object", "file_size", "file_mtime"} <= columns
+    assert rows == [("old.csv", None)]

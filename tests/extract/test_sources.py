@@ -50,8 +50,9 @@ def test_every_source_reaches_the_marts(delivered):
     # Salesforce: upper-case API names; done at CompletedDateTime, not the ActivityDate due date
     assert _comm(s, "salesforce", "00T5e00000AbCd1EAF")[:4] == (
         "0035e00000XyZa1AAB", "phone", "outbound", dt.datetime(2026, 1, 28, 9, 25))
+    # an e-mail task without an EmailMessage (a customer's complaint) is inbound by default
     assert _comm(s, "salesforce", "00T5e00000AbCd2EAF")[1:4] == (
-        "email", "outbound", dt.datetime(2026, 1, 29, 15, 45))
+        "email", "inbound", dt.datetime(2026, 1, 29, 15, 45))
     assert _comm(s, "salesforce", "00T5e00000AbCd3EAF")[:3] == ("00Q5e00000LdLd1EAA", "phone", "inbound")
     # an EmailMessage logged with a task gives it its direction and text; events are meetings
     assert _comm(s, "salesforce", "00T5e00000AbCd6EAF")[1:3] == ("email", "inbound")

@@ -2,6 +2,11 @@
 -- (a to-do is not a communication); it happened at CompletedDateTime, else CreatedDate
 -- (ActivityDate is only its due date). Events are meetings. An EmailMessage logged with a
 -- task gives that task its direction and full text. Deleted records are left out.
+-- A task records no direction of its own: an e-mail task without an EmailMessage (logged
+-- from Outlook/Gmail, Email-to-Salesforce, an import) takes the var
+-- `salesforce_email_direction` (default inbound: a customer's request must never be read as
+-- our own mail and dropped), a call without CallType is outbound, and both are flagged
+-- `direction_inferred` (counted by the warn-level test salesforce_directions_inferred).
 with
 
 tasks as (
@@ -39,15 +44,31 @@ task_activities as (
                     or nullif(trim(tasks.completeddatetime), '') is not null)
                 then {{ normalise_channel('tasks.type') }}
         end as channel,
-        case
-            when email_messages.id is not null
-                then case when {{ export_flag('email_messages.incoming') }} then 'inbound' else 'outbound' end
-            else {{ normalise_direction('tasks.calltype', otherwise='outbound') }}
-        end as direction,
+        email_messages.id is not null as has_email_message,
+        email_messages.incoming as email_incoming,
+        {{ normalise_direction('tasks.calltype', otherwise='unknown') }} as call_direction,
         coalesce(nullif(trim(email_messages.textbody), ''), tasks.description) as body,
         coalesce(nullif(trim(tasks.completeddatetime), ''), tasks.createddate) as occurred
     from tasks
     left join email_messages on trim(email_messages.activityid) = trim(tasks.id)
+
+),
+
+task_directions as (
+
+    select
+        id, _source_system, whoid, ownerid, subject, isdeleted, lastmodifieddate,
+        _loaded_at, _file, _row_number, channel,
+        case
+            when has_email_message
+                then case when {{ export_flag('email_incoming') }} then 'inbound' else 'outbound' end
+            when channel = 'email' then '{{ var("salesforce_email_direction", "inbound") }}'
+            when call_direction = 'unknown' then 'outbound'
+            else call_direction
+        end as direction,
+        not has_email_message and (channel = 'email' or call_direction = 'unknown') as direction_inferred,
+        body, occurred
+    from task_activities
 
 ),
 
@@ -56,7 +77,7 @@ events as (
     select
         id, _source_system, whoid, ownerid, subject, isdeleted, lastmodifieddate,
         _loaded_at, _file, _row_number,
-        'meeting' as channel, 'outbound' as direction, description as body,
+        'meeting' as channel, 'outbound' as direction, false as direction_inferred, description as body,
         coalesce(nullif(trim(startdatetime), ''), nullif(trim(activitydatetime), ''), createddate) as occurred
     from {{ source('salesforce', 'event') }}
 
@@ -64,7 +85,7 @@ events as (
 
 activities as (
 
-    select * from task_activities where channel is not null
+    select * from task_directions where channel is not null
     union all
     select * from events
 
@@ -88,6 +109,7 @@ renamed as (
         -- categories
         channel,
         direction,
+        direction_inferred,
         cast(null as varchar) as label,
 
         -- text
