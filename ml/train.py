@@ -61,10 +61,14 @@ MIN_FOR_TOPICS = 20
 TOPIC_TRAIN_ROWS = 50_000
 
 INBOUND_COUNT_SQL = "select count(*) from marts.fct_communications where direction = 'inbound'"
+# The sample is chosen by a hash of each communication's key, in that order: the same
+# communications give the same sample and the same topics in any warehouse, whatever order
+# the rows are stored or scanned in (a reservoir sample is not: it follows the scan).
 TOPIC_SAMPLE_SQL = f"""
 select communication_id, subject, body
 from marts.fct_communications where direction = 'inbound'
-using sample reservoir({TOPIC_TRAIN_ROWS} rows) repeatable (42)"""
+order by md5(source_system || '|' || communication_id)
+limit {TOPIC_TRAIN_ROWS}"""
 # A fixed fifth of the labelled communications, chosen by a hash of their key, is never
 # trained on: tonight's challenger and the champion it must beat are compared on rows neither
 # has seen, however the labelled data grows between trainings.
