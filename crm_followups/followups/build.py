@@ -6,9 +6,12 @@ that the trends step found for the customer (``ml.customer_engagement``). The ru
 (``followup_rules.yml``) say which cause raises which reason, who owns it and how urgent it
 is; the set-based SQL below applies them to every customer at once.
 
-Lifecycle: a follow-up open on the previous run keeps its ``followup_id`` while its cause is
-still open (the same evidence, possibly more); one whose cause went away appears once more,
-``closed``, with why. Re-running a date replaces that date's rows and nothing else.
+Lifecycle: a follow-up is named by its customer, its reason and the episode it belongs to
+(everything since the customer's last outbound reply), so its ``followup_id`` is the same on
+every date while the cause is open, whichever dates were run and in what order; ``opened_on``
+is the day of its oldest evidence. One that was open on the previous day's list and is no
+longer raised appears once more, ``closed``, with why. Re-running a date replaces that date's
+rows and nothing else.
 """
 
 from __future__ import annotations
@@ -25,12 +28,13 @@ from crm_followups.followups.rules import FollowupRules, load_rules
 
 log = logging.getLogger(__name__)
 
-# The customer's latest outbound communication: anything inbound before it is answered.
+# The customer's latest outbound communication: anything inbound before it is answered, and
+# it starts the customer's current episode, which names the follow-ups raised in it.
 LAST_REPLY_SQL = """
 create or replace temp table _last_reply as
 select customer_id, max(occurred_at) as replied_at
 from marts.fct_communications
-where direction = 'outbound' and occurred_at < $as_of and occurred_at >= $as_of - to_days($lookback_days)
+where direction = 'outbound' and occurred_at < $as_of
 group by customer_id"""
 
 # Inbound messages with their intent (scored, else the CRM's label): of the look-back window
@@ -117,6 +121,7 @@ select customer_id, reason_code,
        arg_max(channel, occurred_at) as last_channel,
        arg_max(model_version, occurred_at) as model_version,
        arg_max(mlflow_run_id, occurred_at) as mlflow_run_id,
+       min(occurred_at) as first_evidence_at,
        coalesce(any_value(detail), format(
            '{} unanswered message(s), the oldest waiting {} h (reply expected within {} h)',
            count(*), date_diff('hour', min(waiting_since), $as_of), min(sla_hours))) as detail
@@ -133,24 +138,27 @@ with customers as (
     from marts.dim_customers
 ),
 previous as (
-    select * from marts.followups
-    where as_of_date = (select max(as_of_date) from marts.followups where as_of_date < $as_of_date)
+    select * from marts.followups where as_of_date = $as_of_date - 1
 ),
-carried as (
+named as (
+    -- a follow-up is its customer, its reason and the episode since the customer's last reply:
+    -- the same whichever dates were run before, and new once the customer has been answered
     select r.*, c.email_opt_out, c.value_rank,
-           coalesce(p.followup_id, md5(r.customer_id || '|' || r.reason_code || '|' || $as_of_date))
-               as followup_id,
-           coalesce(p.opened_on, $as_of_date) as opened_on, p.followup_id is not null as is_carried
+           md5(r.customer_id || '|' || r.reason_code || '|'
+               || coalesce(strftime(lr.replied_at, '%Y-%m-%dT%H:%M:%S.%f'), 'never')) as followup_id,
+           cast(r.first_evidence_at as date) as opened_on
     from _reasons r
     join customers c using (customer_id)
-    left join previous p on p.status = 'open' and p.customer_id = r.customer_id
-        and p.reason_code = r.reason_code
-        and list_has_any(p.evidence_communication_ids, r.evidence_communication_ids)
+    left join _last_reply lr using (customer_id)
     where not c.do_not_contact
+),
+carried as (
+    select n.*, p.followup_id is not null as is_carried
+    from named n left join previous p on p.followup_id = n.followup_id and p.status = 'open'
 ),
 scored as (
     select *, $w_confidence * confidence + $w_value * value_rank + $w_waiting * least(1.0,
-              date_diff('hour', coalesce(waiting_since, opened_on::timestamptz), $as_of) / (4.0 * sla_hours))
+              date_diff('hour', coalesce(waiting_since, $as_of), $as_of) / (4.0 * sla_hours))
               as score
     from carried
 ),

@@ -244,7 +244,7 @@ def test_next_night_carries_open_followups_and_closes_answered_ones(pipeline):
     purchase = _for(second, "S002")
     assert purchase["followup_id"].tolist() == _for(first, "S002")["followup_id"].tolist()
     assert purchase["status"].tolist() == ["open"] and purchase["status_reason"].iat[0] == "still open"
-    assert purchase["opened_on"].iat[0] == pd.Timestamp(D)
+    assert purchase["opened_on"].iat[0] == pd.Timestamp(D - dt.timedelta(days=1))  # its e-mail's day
     assert set(_for(second, "S006")["reason_code"]) == {"declining_engagement", "churn_risk"}
     assert shares == [("negative_share|all", "modelled")]
 
@@ -253,6 +253,20 @@ def test_next_night_carries_open_followups_and_closes_answered_ones(pipeline):
         third = _followups(con, next_day + dt.timedelta(days=1))
     assert _for(third, "S001").empty  # a closed follow-up appears once, then no more
     assert _for(third, "S002")["followup_id"].tolist() == _for(first, "S002")["followup_id"].tolist()
+
+
+def test_a_backfilled_earlier_date_does_not_rename_a_later_dates_followups(pipeline):
+    settings, _, _ = pipeline
+    build_followups(settings, D, "night-1")
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        before = _followups(con, D)
+    build_followups(settings, D - dt.timedelta(days=2), "backfill")
+    build_followups(settings, D, "night-1 again")
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        after = _followups(con, D)
+    assert len(before) > 0
+    columns = ["followup_id", "customer_id", "reason_code", "status", "opened_on"]
+    assert after[columns].equals(before[columns])
 
 
 def test_series_json_says_why_series_were_skipped(pipeline):
