@@ -38,7 +38,7 @@ UTC_OFFSETS = {"US": -5, "GB": 0, "DE": 1, "SG": 8, "CN": 8, "TW": 8, "HK": 8}
 OFFSET_SUFFIXES = {c: f"{'+' if h >= 0 else '-'}{abs(h):02d}:00" for c, h in UTC_OFFSETS.items()}
 
 # Planted engagement changes (shares of all customers) and what they look like.
-DECLINING_SHARE = 0.02
+DECLINING_SHARE = 0.03
 SPIKE_SHARE = 0.02
 DECLINER_DAILY_RATE = (0.3, 0.8)       # inbound contacts a day before the decline: an engaged account
 DECLINE_KEEPS = (0.0, 0.25)            # ...and the share of that rate left after it
