@@ -29,8 +29,11 @@ import pandas as pd
 from scipy.stats import binom
 from statsmodels.stats.multitest import multipletests
 
-# Inbound contacts per customer: in each recent window, and in the customer's own observed
-# history before it (from its first contact, at most ``history_days`` back).
+# Inbound contacts per customer: in each recent window, and in the customer's own history before
+# it. That history starts when the customer was created, not at its first contact: a quiet
+# customer whose only contacts are a burst was observed, silent, all the days before it. It
+# starts no earlier than the data does, nor than ``history_days`` back; a customer the CRM
+# never exported (no ``created_at``) is observed from its first contact.
 COUNTS_SQL = """
 with inbound as (
     select customer_id, activity_date, sum(communications) as n
@@ -38,15 +41,19 @@ with inbound as (
     where direction = 'inbound' and activity_date < $as_of
       and activity_date >= $as_of - $history_days
     group by all
-)
-select customer_id,
-       greatest(min(activity_date), $as_of - $history_days) as observed_from,
+),
+data_start as (select min(activity_date) as first_day from marts.agg_customer_activity_daily)
+select i.customer_id,
+       greatest(least(cast(any_value(c.created_at) as date), min(i.activity_date)), any_value(s.first_day),
+                $as_of - $history_days) as observed_from,
        coalesce(sum(n) filter (activity_date >= $as_of - $recent_days), 0) as recent_contacts,
        coalesce(sum(n) filter (activity_date < $as_of - $recent_days), 0) as before_recent,
        coalesce(sum(n) filter (activity_date >= $as_of - $spike_days), 0) as spike_contacts,
        coalesce(sum(n) filter (activity_date < $as_of - $spike_days), 0) as before_spike
-from inbound
-group by customer_id"""
+from inbound i
+cross join data_start s
+left join marts.dim_customers c using (customer_id)
+group by i.customer_id"""
 
 
 def _test(counts: pd.DataFrame, as_of: dt.date, window: int, in_window: str, earlier: str,
