@@ -9,7 +9,8 @@ vectorised, so a million communications take seconds.
 
 A few customers change how often they write, so the engagement test has something to find:
 decliners, engaged accounts whose contacts fall to a fraction of their rate a few weeks before
-the end (their last messages lean to complaints and cancellations), and spikers, whose contacts
+the end (their later messages lean to complaints and cancellations, and their last few are
+complaints or a cancellation: why they are leaving), and spikers, whose contacts
 burst in the last days (an incident). Which customers, and how, is kept as ground truth
 (:data:`PLANTED_FILE`, in a subfolder the extract step does not read).
 """
@@ -49,6 +50,9 @@ SPIKE_DAYS = (1, 5)                    # ...over the last few days
 # a burst is mostly support and complaints
 FADING_INTENT_WEIGHTS = np.array([0.04, 0.02, 0.3, 0.2, 0.34, 0.1])
 BURST_INTENT_WEIGHTS = np.array([0.02, 0.01, 0.3, 0.6, 0.02, 0.05])
+# ...and a decliner's last few messages say why it left: complaints, now and then a cancellation
+LAST_WORDS = 3
+LAST_WORDS_INTENT_WEIGHTS = np.array([0.0, 0.0, 0.8, 0.0, 0.2, 0.0])
 MIN_DAYS_TO_PLANT = 60                 # shorter exports have too little history for a change
 # the ground truth beside the export, in a subfolder: extract reads only files directly in a
 # source's folder, so it never takes this for an export
@@ -231,6 +235,12 @@ def _spike_rates(rng: np.random.Generator, n: int, days: int) -> tuple[np.ndarra
     return np.where(in_burst, (rng.integers(*SPIKE_CONTACTS, n) / burst_days)[:, None], 0.0), began
 
 
+def _latest_per_customer(row: np.ndarray, when: pd.DatetimeIndex, n: int) -> np.ndarray:
+    """Which contacts are among their customer's ``n`` latest: a decliner's last words."""
+    latest_first = pd.Series(when).groupby(row).rank(method="first", ascending=False)
+    return (latest_first <= n).to_numpy()
+
+
 def _inbound_of(rng: np.random.Generator, who: np.ndarray, when: pd.DatetimeIndex, lang: np.ndarray,
                 intent_weights: np.ndarray) -> pd.DataFrame:
     """Inbound messages of customers ``who`` at ``when``, intents drawn from ``intent_weights``."""
@@ -251,8 +261,11 @@ def _plant_engagement(rng: np.random.Generator, comms: pd.DataFrame, lang: np.nd
     rate, decline_began = _declining_rates(rng, len(declining), start, days)
     row, when = _daily_draws(rng, rate, start)
     fading = (when >= pd.Timestamp(start) + pd.to_timedelta(decline_began[row], unit="D"))
-    inbound = [_inbound_of(rng, declining[row[~fading]], when[~fading], lang, INTENT_WEIGHTS),
-               _inbound_of(rng, declining[row[fading]], when[fading], lang, FADING_INTENT_WEIGHTS)]
+    last = _latest_per_customer(row, when, LAST_WORDS)
+    inbound = [_inbound_of(rng, declining[row[~fading & ~last]], when[~fading & ~last], lang, INTENT_WEIGHTS),
+               _inbound_of(rng, declining[row[fading & ~last]], when[fading & ~last], lang,
+                           FADING_INTENT_WEIGHTS),
+               _inbound_of(rng, declining[row[last]], when[last], lang, LAST_WORDS_INTENT_WEIGHTS)]
     rate, spike_began = _spike_rates(rng, len(spiking), days)
     row, when = _daily_draws(rng, rate, start)
     inbound.append(_inbound_of(rng, spiking[row], when, lang, BURST_INTENT_WEIGHTS))

@@ -4,6 +4,7 @@ import pandas as pd
 
 from crm_followups.core.settings import Settings
 from crm_followups.extract.load import load_exports
+from crm_followups.sample import phrases as txt
 from crm_followups.sample.generate import PLANTED_FILE, generate, generate_with_truth, write_export
 
 RUN_DATE = dt.date(2026, 3, 2)
@@ -72,6 +73,20 @@ def test_planted_decliners_fade_and_spikers_burst_the_same_for_the_same_seed():
     recent_rate = last_four_weeks.reindex(decliners, fill_value=0) / 28
     assert (recent_rate < 0.5 * earlier.reindex(decliners) / 78).mean() > 0.9
     assert last_days.reindex(spikers, fill_value=0).median() >= 5 > last_days.median()
+
+
+def test_decliners_last_messages_are_complaints_or_cancellations():
+    _, comms, planted = generate_with_truth(RUN_DATE, customers=500, days=120)
+    decliners = planted.loc[planted["signal"] == "declining", "customer_id"]
+    inbound = comms[(comms["direction"] == "inbound") & comms["customer_id"].isin(decliners)
+                    & comms["communication_id"].str.fullmatch(r"M\d+")]  # no dirty copies
+    when = pd.to_datetime(inbound["occurred_at"], utc=True, format="ISO8601")
+    last_three = inbound.assign(when=when).sort_values("when").groupby("customer_id").tail(3)
+    leaving = [pair for lang in txt.CORES.values() for intent in ("complaint", "cancellation")
+               for pair in lang[intent]]
+    said = last_three["body"].map(lambda body: any(before in body and after in body
+                                                   for before, after in leaving))
+    assert len(last_three) == 3 * len(decliners) and said.all()
 
 
 def test_the_ground_truth_lies_beside_the_export_and_is_not_loaded(tmp_path):
