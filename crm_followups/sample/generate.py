@@ -6,6 +6,13 @@ to most inbound messages, a CRM disposition label on part of the inbound ones, c
 e-mail addresses and phone numbers inside a few messages (for the warehouse to redact) and a few
 dirty rows (duplicates, missing fields, bad timestamps, a malformed line). Generation is
 vectorised, so a million communications take seconds.
+
+A few customers change how often they write, so the engagement test has something to find:
+decliners, engaged accounts whose contacts fall to a fraction of their rate a few weeks before
+the end (their later messages lean to complaints and cancellations, and their last few are
+complaints or a cancellation: why they are leaving), and spikers, whose contacts
+burst in the last days (an incident). Which customers, and how, is kept as ground truth
+(:data:`PLANTED_FILE`, in a subfolder the extract step does not read).
 """
 
 from __future__ import annotations
@@ -31,12 +38,33 @@ COUNTRIES = {"en": np.array(["US", "GB", "DE", "SG"]), "zh": np.array(["CN", "TW
 UTC_OFFSETS = {"US": -5, "GB": 0, "DE": 1, "SG": 8, "CN": 8, "TW": 8, "HK": 8}
 OFFSET_SUFFIXES = {c: f"{'+' if h >= 0 else '-'}{abs(h):02d}:00" for c, h in UTC_OFFSETS.items()}
 
+# Planted engagement changes (shares of all customers) and what they look like.
+DECLINING_SHARE = 0.03
+SPIKE_SHARE = 0.02
+DECLINER_DAILY_RATE = (0.3, 0.8)       # inbound contacts a day before the decline: an engaged account
+DECLINE_KEEPS = (0.0, 0.25)            # ...and the share of that rate left after it
+DECLINE_STARTS_DAYS_AGO = (28, 43)     # the decline began four to six weeks before the end
+SPIKE_CONTACTS = (6, 13)               # a burst of this many inbound contacts...
+SPIKE_DAYS = (1, 5)                    # ...over the last few days
+# pricing, purchase, complaint, support, cancellation, other: fading customers complain and cancel,
+# a burst is mostly support and complaints
+FADING_INTENT_WEIGHTS = np.array([0.04, 0.02, 0.3, 0.2, 0.34, 0.1])
+BURST_INTENT_WEIGHTS = np.array([0.02, 0.01, 0.3, 0.6, 0.02, 0.05])
+# ...and a decliner's last few messages say why it left: complaints, now and then a cancellation
+LAST_WORDS = 3
+LAST_WORDS_INTENT_WEIGHTS = np.array([0.0, 0.0, 0.8, 0.0, 0.2, 0.0])
+MIN_DAYS_TO_PLANT = 60                 # shorter exports have too little history for a change
+# the ground truth beside the export, in a subfolder: extract reads only files directly in a
+# source's folder, so it never takes this for an export
+PLANTED_FILE = Path("ground_truth") / "planted_engagement.csv"
+
 
 @dataclass(frozen=True)
 class SampleExport:
     customers: Path
     communications: Path
     rows: int
+    planted: Path
 
 
 def _pick(rng: np.random.Generator, options: list[str], n: int) -> np.ndarray:
@@ -96,11 +124,25 @@ def generate_communications(rng: np.random.Generator, customers: pd.DataFrame, l
     activity = rng.gamma(1.5, 1 / 1.5, n_customers)  # some customers talk far more than others
     n_in = int(n_customers * days * per_customer_day * 0.6)
     who = rng.choice(n_customers, n_in, p=activity / activity.sum())
-    row_lang = lang[who]
     intent = rng.choice(np.array(txt.INTENTS), n_in, p=INTENT_WEIGHTS)
-    before = np.empty(n_in, dtype=object)
-    after = np.empty(n_in, dtype=object)
-    subject = np.empty(n_in, dtype=object)
+    subject, body = _texts(rng, lang[who], intent)
+    channel = rng.choice(CHANNELS, n_in, p=CHANNEL_WEIGHTS)
+    inbound = pd.DataFrame({
+        "customer_idx": who, "channel": channel, "direction": "inbound",
+        "occurred_at": _occurrence_times(rng, n_in, start, days),
+        "subject": subject, "body": body,
+        "agent_id": "",
+        "label": np.where(rng.random(n_in) < 0.45, _noisy(rng, intent), ""),
+    })
+    return pd.concat([inbound, _replies(rng, inbound, lang), _notes(rng, lang, n_in // 8, start, days)],
+                     ignore_index=True)
+
+
+def _texts(rng: np.random.Generator, row_lang: np.ndarray,
+           intent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Subject and body of inbound messages in their language, saying their intent."""
+    n = len(intent)
+    before, after, subject = (np.empty(n, dtype=object) for _ in range(3))
     for code in ("en", "zh"):
         for name in txt.INTENTS:
             mask = (row_lang == code) & (intent == name)
@@ -113,16 +155,7 @@ def generate_communications(rng: np.random.Generator, customers: pd.DataFrame, l
     body = (_per_language(rng, row_lang, txt.OPENERS) + before
             + _per_language(rng, row_lang, txt.PRODUCTS) + after
             + _per_language(rng, row_lang, txt.CLOSERS))
-    channel = rng.choice(CHANNELS, n_in, p=CHANNEL_WEIGHTS)
-    inbound = pd.DataFrame({
-        "customer_idx": who, "channel": channel, "direction": "inbound",
-        "occurred_at": _occurrence_times(rng, n_in, start, days),
-        "subject": subject, "body": body,
-        "agent_id": "",
-        "label": np.where(rng.random(n_in) < 0.45, _noisy(rng, intent), ""),
-    })
-    return pd.concat([inbound, _replies(rng, inbound, lang), _notes(rng, lang, n_in // 8, start, days)],
-                     ignore_index=True)
+    return subject, body
 
 
 def _noisy(rng: np.random.Generator, intent: np.ndarray, share: float = 0.08) -> np.ndarray:
@@ -157,6 +190,94 @@ def _notes(rng: np.random.Generator, lang: np.ndarray, n: int, start: dt.date, d
         "agent_id": pd.Series(rng.integers(1, 13, n)).map("U{:03d}".format).to_numpy(),
         "label": "",
     })
+
+
+def _planted_customers(rng: np.random.Generator, n_customers: int,
+                       days: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of decliners and spikers, disjoint; none when the export is too short for a change
+    to show against a customer's own history."""
+    if days < MIN_DAYS_TO_PLANT:
+        return np.empty(0, dtype=int), np.empty(0, dtype=int)
+    n_declining, n_spike = round(DECLINING_SHARE * n_customers), round(SPIKE_SHARE * n_customers)
+    chosen = rng.choice(n_customers, n_declining + n_spike, replace=False)
+    return chosen[:n_declining], chosen[n_declining:]
+
+
+def _daily_draws(rng: np.random.Generator, rate: np.ndarray,
+                 start: dt.date) -> tuple[np.ndarray, pd.DatetimeIndex]:
+    """Poisson counts of a (customer x day) rate matrix as one row per contact: the customer's
+    row in ``rate`` and a time in office hours on its day."""
+    counts = rng.poisson(rate)
+    row, day = np.nonzero(counts)
+    row, day = np.repeat(row, counts[row, day]), np.repeat(day, counts[row, day])
+    seconds = np.clip(rng.normal(13.5, 3.0, len(day)), 0, 23.99) * 3600
+    when = (pd.Timestamp(start) + pd.to_timedelta(day, unit="D")
+            + pd.to_timedelta(seconds.astype(int), unit="s"))
+    return row, pd.DatetimeIndex(when)
+
+
+def _declining_rates(rng: np.random.Generator, n: int, start: dt.date,
+                     days: int) -> tuple[np.ndarray, np.ndarray]:
+    """Daily rates of ``n`` decliners (weekly rhythm, an engaged rate, then a fraction of it) and
+    the day index each decline began."""
+    weekday = WEEKDAY_WEIGHTS[pd.date_range(start, periods=days, freq="D").day_of_week]
+    before = rng.uniform(*DECLINER_DAILY_RATE, n)[:, None] * weekday / WEEKDAY_WEIGHTS.mean()
+    began = days - rng.integers(*DECLINE_STARTS_DAYS_AGO, n)
+    after = np.arange(days)[None, :] >= began[:, None]
+    return np.where(after, before * rng.uniform(*DECLINE_KEEPS, n)[:, None], before), began
+
+
+def _spike_rates(rng: np.random.Generator, n: int, days: int) -> tuple[np.ndarray, np.ndarray]:
+    """Daily extra rates of ``n`` spikers (a burst over their last few days) and the day it began."""
+    burst_days = rng.integers(*SPIKE_DAYS, n)
+    began = days - burst_days
+    in_burst = np.arange(days)[None, :] >= began[:, None]
+    return np.where(in_burst, (rng.integers(*SPIKE_CONTACTS, n) / burst_days)[:, None], 0.0), began
+
+
+def _latest_per_customer(row: np.ndarray, when: pd.DatetimeIndex, n: int) -> np.ndarray:
+    """Which contacts are among their customer's ``n`` latest: a decliner's last words."""
+    latest_first = pd.Series(when).groupby(row).rank(method="first", ascending=False)
+    return (latest_first <= n).to_numpy()
+
+
+def _inbound_of(rng: np.random.Generator, who: np.ndarray, when: pd.DatetimeIndex, lang: np.ndarray,
+                intent_weights: np.ndarray) -> pd.DataFrame:
+    """Inbound messages of customers ``who`` at ``when``, intents drawn from ``intent_weights``."""
+    intent = rng.choice(np.array(txt.INTENTS), len(who), p=intent_weights)
+    subject, body = _texts(rng, lang[who], intent)
+    return pd.DataFrame({
+        "customer_idx": who, "channel": rng.choice(CHANNELS, len(who), p=CHANNEL_WEIGHTS),
+        "direction": "inbound", "occurred_at": when, "subject": subject, "body": body, "agent_id": "",
+        "label": np.where(rng.random(len(who)) < 0.45, _noisy(rng, intent), ""),
+    })
+
+
+def _plant_engagement(rng: np.random.Generator, comms: pd.DataFrame, lang: np.ndarray, start: dt.date,
+                      days: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Communications with decliners' messages replaced by a falling stream and spikers' burst
+    added (replies as usual), and the ground truth: customer index, signal, day it changed."""
+    declining, spiking = _planted_customers(rng, len(lang), days)
+    rate, decline_began = _declining_rates(rng, len(declining), start, days)
+    row, when = _daily_draws(rng, rate, start)
+    fading = (when >= pd.Timestamp(start) + pd.to_timedelta(decline_began[row], unit="D"))
+    last = _latest_per_customer(row, when, LAST_WORDS)
+    inbound = [_inbound_of(rng, declining[row[~fading & ~last]], when[~fading & ~last], lang, INTENT_WEIGHTS),
+               _inbound_of(rng, declining[row[fading & ~last]], when[fading & ~last], lang,
+                           FADING_INTENT_WEIGHTS),
+               _inbound_of(rng, declining[row[last]], when[last], lang, LAST_WORDS_INTENT_WEIGHTS)]
+    rate, spike_began = _spike_rates(rng, len(spiking), days)
+    row, when = _daily_draws(rng, rate, start)
+    inbound.append(_inbound_of(rng, spiking[row], when, lang, BURST_INTENT_WEIGHTS))
+    planted = pd.concat(inbound, ignore_index=True)
+    kept = comms[~(comms["customer_idx"].isin(declining) & (comms["direction"] != "internal"))]
+    truth = pd.DataFrame({
+        "customer_idx": np.concatenate([declining, spiking]),
+        "signal": ["declining"] * len(declining) + ["spike"] * len(spiking),
+        "changed_on": pd.Timestamp(start) + pd.to_timedelta(np.concatenate([decline_began, spike_began]),
+                                                            unit="D"),
+    })
+    return pd.concat([kept, planted, _replies(rng, planted, lang)], ignore_index=True), truth
 
 
 def _format_times(occurred: pd.Series, country: pd.Series) -> pd.Series:
@@ -202,10 +323,19 @@ def _dirty(rng: np.random.Generator, comms: pd.DataFrame) -> pd.DataFrame:
 def generate(run_date: dt.date, customers: int = 200, days: int = 90, seed: int = 7,
              per_customer_day: float = 0.12) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The customers and communications frames of one export, ending the day before run_date."""
+    cust, comms, _ = generate_with_truth(run_date, customers, days, seed, per_customer_day)
+    return cust, comms
+
+
+def generate_with_truth(run_date: dt.date, customers: int = 200, days: int = 90, seed: int = 7,
+                        per_customer_day: float = 0.12) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """:func:`generate` and the planted engagement changes (customer_id, signal, changed_on)."""
     rng = np.random.default_rng(seed)
     start = run_date - dt.timedelta(days=days)
     cust, lang = generate_customers(rng, customers, start)
     comms = generate_communications(rng, cust, lang, start, days, per_customer_day)
+    # its own stream, so the rest of the sample stays as it was before changes were planted
+    comms, planted = _plant_engagement(np.random.default_rng([seed, 2]), comms, lang, start, days)
     comms = comms[comms["occurred_at"] < pd.Timestamp(run_date)]
     comms = comms.sort_values("occurred_at", kind="stable").reset_index(drop=True)
     comms.insert(0, "communication_id", pd.Series(np.arange(1, len(comms) + 1)).map("M{:08d}".format))
@@ -214,14 +344,18 @@ def generate(run_date: dt.date, customers: int = 200, days: int = 90, seed: int 
     _leave_contact_details(np.random.default_rng([seed, 1]), comms, cust)
     country = cust["country"].to_numpy()[comms["customer_id"].str[1:].astype(int).to_numpy() - 1]
     comms["occurred_at"] = _format_times(comms["occurred_at"], pd.Series(country, index=comms.index))
-    return cust, _dirty(rng, comms)
+    truth = pd.DataFrame({"customer_id": cust["customer_id"].to_numpy()[planted["customer_idx"].to_numpy()],
+                          "signal": planted["signal"], "changed_on": planted["changed_on"].dt.date})
+    return cust, _dirty(rng, comms), truth
 
 
 def write_export(folder: Path, run_date: dt.date, customers: int = 200, days: int = 90,
                  seed: int = 7) -> SampleExport:
-    """Write ``customers_<date>.csv`` and ``communications_<date>.csv`` into ``folder``."""
-    cust, comms = generate(run_date, customers, days, seed)
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write ``customers_<date>.csv`` and ``communications_<date>.csv`` into ``folder``, and the
+    planted engagement changes into ``folder / PLANTED_FILE``."""
+    cust, comms, planted = generate_with_truth(run_date, customers, days, seed)
+    (folder / PLANTED_FILE).parent.mkdir(parents=True, exist_ok=True)
+    planted.to_csv(folder / PLANTED_FILE, index=False)
     stamp = (run_date - dt.timedelta(days=1)).isoformat()
     customers_path = folder / f"customers_{stamp}.csv"
     comms_path = folder / f"communications_{stamp}.csv"
@@ -229,7 +363,7 @@ def write_export(folder: Path, run_date: dt.date, customers: int = 200, days: in
     comms.to_csv(comms_path, index=False)
     with comms_path.open("a", encoding="utf-8") as f:  # one line a CSV parser must reject
         f.write("M-BROKEN,C000001,email,inbound\n")
-    return SampleExport(customers_path, comms_path, len(comms) + 1)
+    return SampleExport(customers_path, comms_path, len(comms) + 1, folder / PLANTED_FILE)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -245,6 +379,7 @@ def main(argv: list[str] | None = None) -> None:
     export = write_export(out, args.run_date, args.customers, args.days, args.seed)
     print(f"wrote {export.rows} communication rows to {export.communications}")
     print(f"wrote {args.customers} customers to {export.customers}")
+    print(f"wrote the planted engagement changes to {export.planted}")
 
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ def test_engagement_test_finds_the_declining_and_the_spiking_customer_among_stea
     counts[0, -28:] = 0                                        # C0000 goes quiet
     counts[0, :-28] = rng.poisson(0.6, len(days) - 28)
     counts[1, -5:] = 3                                         # C0001 suddenly writes a lot
+    counts[2, :-5], counts[2, -5:] = 0, 2                      # C0002's only contacts are a burst
     who, when = np.nonzero(counts)
     activity = pd.DataFrame({"customer_id": [f"C{i:04d}" for i in who], "activity_date": days[when].date,
                              "channel": "email", "direction": "inbound", "communications": counts[who, when]})
@@ -64,8 +65,12 @@ def test_engagement_test_finds_the_declining_and_the_spiking_customer_among_stea
     con.execute("create schema marts")
     con.register("_activity", activity)
     con.execute("create table marts.agg_customer_activity_daily as select * from _activity")
+    # every customer was created before the data starts: observed from its first day
+    con.execute("create table marts.dim_customers as select distinct customer_id, "
+                "timestamp '2025-01-01' as created_at from _activity")
     flagged = engagement_changes(con, AS_OF, load_rules().engagement.test_thresholds())
-    assert flagged[["customer_id", "signal"]].values.tolist() == [["C0000", "declining"], ["C0001", "spike"]]
+    assert flagged[["customer_id", "signal"]].values.tolist() == [["C0000", "declining"], ["C0001", "spike"],
+                                                                 ["C0002", "spike"]]
     assert (flagged["q_value"] < 0.05).all()
 
 

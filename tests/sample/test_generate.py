@@ -2,7 +2,10 @@ import datetime as dt
 
 import pandas as pd
 
-from crm_followups.sample.generate import generate, write_export
+from crm_followups.core.settings import Settings
+from crm_followups.extract.load import load_exports
+from crm_followups.sample import phrases as txt
+from crm_followups.sample.generate import PLANTED_FILE, generate, generate_with_truth, write_export
 
 RUN_DATE = dt.date(2026, 3, 2)
 
@@ -47,3 +50,50 @@ def test_size_follows_the_arguments(tmp_path):
     large = write_export(tmp_path / "large", RUN_DATE, customers=200, days=10)
     assert large.rows > 5 * small.rows
     assert small.customers.read_text().count("\n") == 21
+
+
+def _inbound_per_customer(comms: pd.DataFrame, since: dt.date, until: dt.date) -> pd.Series:
+    when = pd.to_datetime(comms["occurred_at"], errors="coerce", utc=True, format="ISO8601")
+    inside = (comms["direction"] == "inbound") & (when >= pd.Timestamp(since, tz="UTC")) \
+        & (when < pd.Timestamp(until, tz="UTC"))
+    return comms[inside].drop_duplicates("communication_id").groupby("customer_id").size()
+
+
+def test_planted_decliners_fade_and_spikers_burst_the_same_for_the_same_seed():
+    _, comms, planted = generate_with_truth(RUN_DATE, customers=500, days=120)
+    _, _, again = generate_with_truth(RUN_DATE, customers=500, days=120)
+    pd.testing.assert_frame_equal(planted, again)
+    assert planted["signal"].value_counts().to_dict() == {"declining": 15, "spike": 10}
+    last_four_weeks = _inbound_per_customer(comms, RUN_DATE - dt.timedelta(days=28), RUN_DATE)
+    before_any_decline = RUN_DATE - dt.timedelta(days=42)
+    earlier = _inbound_per_customer(comms, RUN_DATE - dt.timedelta(days=120), before_any_decline)
+    last_days = _inbound_per_customer(comms, RUN_DATE - dt.timedelta(days=4), RUN_DATE)
+    decliners = planted.loc[planted["signal"] == "declining", "customer_id"]
+    spikers = planted.loc[planted["signal"] == "spike", "customer_id"]
+    recent_rate = last_four_weeks.reindex(decliners, fill_value=0) / 28
+    assert (recent_rate < 0.5 * earlier.reindex(decliners) / 78).mean() > 0.9
+    assert last_days.reindex(spikers, fill_value=0).median() >= 5 > last_days.median()
+
+
+def test_decliners_last_messages_are_complaints_or_cancellations():
+    _, comms, planted = generate_with_truth(RUN_DATE, customers=500, days=120)
+    decliners = planted.loc[planted["signal"] == "declining", "customer_id"]
+    inbound = comms[(comms["direction"] == "inbound") & comms["customer_id"].isin(decliners)
+                    & comms["communication_id"].str.fullmatch(r"M\d+")]  # no dirty copies
+    when = pd.to_datetime(inbound["occurred_at"], utc=True, format="ISO8601")
+    last_three = inbound.assign(when=when).sort_values("when").groupby("customer_id").tail(3)
+    leaving = [pair for lang in txt.CORES.values() for intent in ("complaint", "cancellation")
+               for pair in lang[intent]]
+    said = last_three["body"].map(lambda body: any(before in body and after in body
+                                                   for before, after in leaving))
+    assert len(last_three) == 3 * len(decliners) and said.all()
+
+
+def test_the_ground_truth_lies_beside_the_export_and_is_not_loaded(tmp_path):
+    settings = Settings(data_dir=tmp_path / "data")
+    settings.ensure_dirs()
+    export = write_export(settings.exports_dir / "generic", RUN_DATE, customers=100, days=90)
+    assert export.planted == settings.exports_dir / "generic" / PLANTED_FILE
+    assert set(pd.read_csv(export.planted).columns) == {"customer_id", "signal", "changed_on"}
+    loaded = {result.path for result in load_exports(settings).files}
+    assert loaded == {export.customers, export.communications}
