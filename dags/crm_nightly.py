@@ -5,6 +5,8 @@ Turns the night's CRM exports into the follow-up list for the run's logical date
 
 0. **check_config**: the follow-up rules and every export mapping file are valid (bad rules
    stop the night; a bad mapping is reported and fails only its own folder);
+   **check_champions**: every registered champion model loads (a missing or corrupt one stops
+   the night, naming its version and files);
 1. **extract** new export files into `raw.*` (each file once, every row loaded or rejected),
    then **source_freshness**: a feed silent past its `error_after` stops the night, a late or
    empty optional feed only warns;
@@ -84,6 +86,13 @@ def crm_nightly() -> None:
         return {"mapping_problems": mapping_problems(Settings().exports_dir)}
 
     @task
+    def check_champions() -> dict:
+        """A missing or corrupt champion fails the night here, new data or not."""
+        from ml.tracking import check_champions
+
+        return check_champions(Settings())
+
+    @task
     def extract(run_id: str | None = None) -> dict:
         from crm_followups.extract.load import load_exports
 
@@ -152,7 +161,8 @@ def crm_nightly() -> None:
         return {**build_followups(settings, as_of, dag_run.run_id), **publish_followups(settings, as_of)}
 
     partitions = score_snapshot()
-    check_config() >> extract() >> source_freshness() >> transform >> train() >> partitions
+    check_config() >> check_champions() >> extract() >> source_freshness() >> transform
+    transform >> train() >> partitions
     score_partition.expand(partition=partitions) >> score_merge(partitions) >> trends() >> followups()
 
 

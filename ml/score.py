@@ -29,7 +29,7 @@ from crm_followups.core.warehouse import connect
 from ml.features import text_frame
 from ml.intent import predict_intents
 from ml.sentiment import sentiment_labels
-from ml.tracking import champion, load_model_version, use_experiment
+from ml.tracking import champion, load_model_version, point_at_store, use_experiment
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ def champion_versions(settings: Settings) -> ChampionVersions | None:
 
 
 def load_champions(settings: Settings, versions: ChampionVersions) -> Champions:
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    point_at_store(settings)
     return Champions(versions, load_model_version(INTENT_MODEL, versions.intent),
                      versions.sentiment and load_model_version(SENTIMENT_MODEL, versions.sentiment),
                      versions.topic and load_model_version(TOPICS_MODEL, versions.topic))

@@ -1,8 +1,16 @@
-"""MLflow set-up shared by the training, scoring and trend jobs."""
+"""MLflow set-up shared by the training, scoring and trend jobs.
+
+A tracking server that does not answer fails the step within seconds, naming its URI (MLflow's
+own client would retry for minutes); a champion that cannot be loaded fails the night at its
+start, naming the version and where its files are.
+"""
 
 from __future__ import annotations
 
+import os
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -11,12 +19,53 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from crm_followups.core.names import CHAMPION_ALIAS
+from crm_followups.core.names import CHAMPION_ALIAS, INTENT_MODEL, SENTIMENT_MODEL, TOPICS_MODEL
 from crm_followups.core.settings import Settings
 
 # A champion is retrained weekly, or sooner when its training data grew by this share.
 RETRAIN_AFTER = timedelta(days=7)
 GROWTH_SHARE = 0.2
+# A tracking server gets this many tries, this many seconds apart, before the step fails;
+# Airflow's task retries take it from there.
+REACHABLE_TRIES = 3
+REACHABLE_PAUSE_SECONDS = 5.0
+REACHABLE_TIMEOUT_SECONDS = 5.0
+# Later calls to a server that answered: bounded too (MLflow's defaults retry for minutes).
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+
+
+class TrackingServerError(RuntimeError):
+    """The configured MLflow tracking server does not answer."""
+
+
+class ChampionLoadError(RuntimeError):
+    """A registered champion whose model cannot be loaded (missing or corrupt files)."""
+
+
+def _server_answers(uri: str) -> str | None:
+    """None when ``uri``'s /health answers, else why not."""
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=REACHABLE_TIMEOUT_SECONDS):
+            return None
+    except (urllib.error.URLError, OSError) as exc:
+        return str(getattr(exc, "reason", exc))
+
+
+def point_at_store(settings: Settings) -> None:
+    """Point MLflow at the configured store; a server must answer within seconds."""
+    uri = settings.mlflow_tracking_uri
+    if uri.startswith(("http://", "https://")):
+        for attempt in range(1, REACHABLE_TRIES + 1):
+            problem = _server_answers(uri)
+            if problem is None:
+                break
+            if attempt == REACHABLE_TRIES:
+                raise TrackingServerError(
+                    f"MLflow tracking server {uri} does not answer ({problem}) after {REACHABLE_TRIES} "
+                    "tries; check that it runs and CRM_MLFLOW_TRACKING_URI")
+            time.sleep(REACHABLE_PAUSE_SECONDS)
+    mlflow.set_tracking_uri(uri)
 
 
 def use_experiment(settings: Settings, name: str) -> str:
@@ -25,7 +74,7 @@ def use_experiment(settings: Settings, name: str) -> str:
     With the embedded SQLite store, artifacts go under the data folder (MLflow's default would
     write beside the working directory); a tracking server decides itself (it proxies them).
     """
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    point_at_store(settings)
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is None:
         local_store = settings.mlflow_tracking_uri.startswith("sqlite:")
@@ -41,7 +90,7 @@ def use_experiment(settings: Settings, name: str) -> str:
 
 def champion(settings: Settings, model_name: str) -> ModelVersion | None:
     """The registry's current champion version of ``model_name``, or None before the first."""
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    point_at_store(settings)
     try:
         return MlflowClient().get_model_version_by_alias(model_name, CHAMPION_ALIAS)
     except MlflowException as exc:
@@ -104,3 +153,23 @@ def load_champion(model_name: str):
 def load_model_version(model_name: str, version: str):
     """A fixed registry version, so every partition of a night scores with the same model."""
     return mlflow.sklearn.load_model(f"models:/{model_name}/{version}")
+
+
+def check_champions(settings: Settings) -> dict[str, str | None]:
+    """Load every registered champion once, at the start of a night: a missing or corrupt model
+    fails the night there, naming the version and its files, whether or not anything new would
+    have been scored. Returns each model's champion version (None before the first)."""
+    versions: dict[str, str | None] = {}
+    for name in (INTENT_MODEL, SENTIMENT_MODEL, TOPICS_MODEL):
+        current = champion(settings, name)
+        versions[name] = None if current is None else str(current.version)
+        if current is None:
+            continue
+        try:
+            load_model_version(name, str(current.version))
+        except Exception as exc:  # any failure to load is the same fault: the champion is unusable
+            raise ChampionLoadError(
+                f"{name} version {current.version} (the champion) cannot be loaded from "
+                f"{current.source}: {type(exc).__name__}: {exc}. Retrain with force_train, or move "
+                f"the alias to a good version") from exc
+    return versions

@@ -7,6 +7,7 @@ from crm_followups.core.names import PARTITION_POOL, WAREHOUSE_POOL
 from crm_followups.core.settings import DAGS_DIR, Settings
 from crm_followups.transform.dbt_runner import write_dbt_manifest
 
+STEPS_BEFORE_TRANSFORM = ["check_config", "check_champions", "extract", "source_freshness"]
 STEPS_AFTER_TRANSFORM = ["train", "score_snapshot", "score_partition", "score_merge", "trends", "followups"]
 # the one task that never opens the warehouse: mapped over customer buckets, outside its pool
 PARTITION_TASK = "score_partition"
@@ -43,7 +44,7 @@ def test_steps_run_in_order_in_the_warehouse_pool(dagbag):
     dag = dagbag.dags["crm_nightly"]
     order = [t.task_id for t in dag.topological_sort()]
     dbt_tasks = [t for t in order if t.startswith("transform.")]
-    assert order == ["check_config", "extract", "source_freshness", *dbt_tasks, *STEPS_AFTER_TRANSFORM]
+    assert order == [*STEPS_BEFORE_TRANSFORM, *dbt_tasks, *STEPS_AFTER_TRANSFORM]
     assert all(t.pool == WAREHOUSE_POOL for t in dag.tasks if t.task_id != PARTITION_TASK)
     assert dag.get_task(PARTITION_TASK).pool == PARTITION_POOL
 
