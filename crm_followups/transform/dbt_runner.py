@@ -26,10 +26,12 @@ class DbtError(RuntimeError):
 
 
 def dbt_env(settings: Settings) -> dict[str, str]:
-    """What dbt reads from the environment: the warehouse location and the hashing salt (for
-    DuckDB a profile setting; for the ``postgres`` target a session setting in libpq's options)."""
+    """What dbt reads from the environment: the warehouse file (a night's working copy) and the
+    hashing salt (for DuckDB a profile setting; for the ``postgres`` target a session setting in
+    libpq's options)."""
     return {
         "CRM_DATA_DIR": str(settings.data_dir),
+        "CRM_WAREHOUSE_PATH": str(settings.warehouse_path),
         "DBT_ENV_SECRET_HASH_SALT": settings.hash_salt,
         "PGOPTIONS": postgres_session_options(settings.hash_salt),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
@@ -132,8 +134,9 @@ def write_dbt_manifest(settings: Settings) -> None:
 
 
 def export_dbt_task_environment(settings: Settings) -> None:
-    """Before a cosmos dbt task: what profiles.yml reads (warehouse, salt), in this process's
-    environment, where cosmos passes it on to dbt. Cosmos picks its own target path, per task."""
+    """Before a cosmos dbt task: what profiles.yml reads (the night's working copy, salt), in
+    this process's environment, where cosmos passes it on to dbt. Cosmos picks its own target
+    path, per task."""
     env = dbt_env(settings)
     env.pop("DBT_TARGET_PATH")
     env.pop("PGOPTIONS")  # the DAG's dbt tasks build the DuckDB target
