@@ -67,6 +67,13 @@ def _export_dbt_environment(context) -> None:
     export_dbt_task_environment(_night(context["run_id"]))
 
 
+def _release_dbt_warehouse(context, result=None) -> None:
+    """After a dbt task: close the working copy dbt-duckdb keeps open in the task's process."""
+    from crm_followups.transform.dbt_runner import release_duckdb
+
+    release_duckdb()
+
+
 def _as_of(dag_run) -> pendulum.Date:
     """The date the follow-ups are for: the logical date, or the trigger time of a manual run."""
     return (dag_run.logical_date or dag_run.run_after).date()
@@ -123,7 +130,8 @@ def crm_nightly() -> None:
         render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.AFTER_EACH,
                                    should_detach_multiple_parents_tests=True),
         operator_args={"install_deps": False, "emit_datasets": False,
-                       "pool": WAREHOUSE_POOL, "pre_execute": _export_dbt_environment},
+                       "pool": WAREHOUSE_POOL, "pre_execute": _export_dbt_environment,
+                       "post_execute": _release_dbt_warehouse},
     )
 
     @task

@@ -79,7 +79,10 @@ def run_dbt(settings: Settings, command: str, *extra: str) -> list[dict[str, str
     from dbt.cli.main import dbtRunner  # heavy import: only in the task that runs dbt
 
     with dbt_environment(settings):
-        result = dbtRunner().invoke(dbt_args(settings, command, *extra))
+        try:
+            result = dbtRunner().invoke(dbt_args(settings, command, *extra))
+        finally:
+            release_duckdb()
     if result.exception is not None:
         raise DbtError(f"dbt {command} could not run: {result.exception}") from result.exception
     nodes = [
@@ -92,6 +95,21 @@ def run_dbt(settings: Settings, command: str, *extra: str) -> list[dict[str, str
         raise DbtError(f"dbt {command} failed: {detail or 'see the dbt log'}", failed)
     log.info("dbt %s: %d nodes passed", command, len(nodes))
     return nodes
+
+
+def release_duckdb() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open in this process after a command.
+
+    Left open, it pins the file: a night's ``begin_night`` that replaces its working copy in
+    the same process would get that stale database back from DuckDB's per-path instance
+    cache, and write a file that is no longer the working copy. (dbt-duckdb has no public
+    call for this; its own ``close_all_connections`` forgets the connection without closing it.)"""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    with DuckDBConnectionManager._LOCK:
+        if DuckDBConnectionManager._ENV is not None:
+            DuckDBConnectionManager._ENV.close()
+            DuckDBConnectionManager._ENV = None
 
 
 def build_warehouse(settings: Settings) -> dict[str, int]:

@@ -62,9 +62,8 @@ def test_a_rerun_night_starts_from_the_published_state(settings):
 
 
 def test_a_step_without_a_working_copy_fails_rather_than_start_an_empty_one(settings):
-    with pytest.raises(FileNotFoundError, match="begin_night"):
-        with connect(settings.for_night("never_begun")):
-            pass
+    with pytest.raises(FileNotFoundError, match="begin_night"), connect(settings.for_night("never_begun")):
+        pass
 
 
 def test_a_reader_holding_the_warehouse_never_blocks_a_night_nor_sees_half_of_one(settings):
