@@ -36,7 +36,7 @@ RUN_ID = "manual__2026-03-02T00:00:00+00:00"
 # Columns that record when or in which run something was written, not what: they differ
 # between any two nights. file_mtime is the export file's, written anew in each data folder.
 VOLATILE = {"_loaded_at", "loaded_at", "scored_at", "superseded_at", "created_at", "mlflow_run_id",
-            "dag_run_id", "_batch_id", "batch_id", "file_mtime"}
+            "dag_run_id", "_batch_id", "batch_id", "file_mtime", "last_loaded_at"}
 # created_at of customers is the CRM's own, not a load time
 KEPT = {("marts", "dim_customers", "created_at"), ("marts", "snp_customers", "created_at")}
 
