@@ -4,7 +4,9 @@
 Turns the night's CRM exports into the follow-up list for the run's logical date:
 
 0. **check_config**: the follow-up rules and every export mapping file are valid (bad rules
-   stop the night; a bad mapping is reported and fails only its own folder);
+   stop the night; a bad mapping is reported and fails only its own folder), then
+   **begin_night** copies the published warehouse to the run's working copy, which every
+   later step writes (`crm_followups.core.nights`);
    **check_champions**: every registered champion model loads (a missing or corrupt one stops
    the night, naming its version and files);
 1. **extract** new export files into `raw.*` (each file once, every row loaded or rejected),
@@ -20,10 +22,14 @@ Turns the night's CRM exports into the follow-up list for the run's logical date
    `score_merge` writes all buckets in one transaction;
 5. **trends**: forecast inbound volume and negative share per channel and segment into
    `ml.contact_trends`, and flag customers whose engagement fell or spiked;
-6. **followups** for the logical date into `marts.followups`, the outbox CSV and the report.
+6. **followups** for the logical date into `marts.followups`, the outbox CSV and the report;
+7. **publish_night** renames the working copy over `$CRM_DATA_DIR/warehouse.duckdb`: analysts'
+   connections never block the night, and they see a night whole or not at all. A failed run
+   leaves the published warehouse as it was; running it again (clear the whole run) starts
+   from a fresh copy, while a retried task continues on the run's copy.
 
-Every task but `score_partition` opens the DuckDB warehouse, which one process may hold at a
-time, so they run in the one-slot `warehouse` pool. The logic lives in `crm_followups` and
+Every task but `score_partition` opens the run's working copy, which one process may hold at
+a time, so they run in the one-slot `warehouse` pool. The logic lives in `crm_followups` and
 `ml`; this file only wires it, and imports nothing heavy at parse time: the dbt tasks are rendered from the
 manifest that `python -m crm_followups setup` writes with `dbt parse`.
 """
@@ -51,11 +57,23 @@ def _dbt_manifest() -> str:
     return str(manifest)
 
 
+def _night(run_id: str) -> Settings:
+    """The settings of this run's tasks: they work on the run's own copy of the warehouse."""
+    return Settings().for_night(run_id)
+
+
 def _export_dbt_environment(context) -> None:
-    """Runs in the task, before dbt: the warehouse path and the salt, never in the DAG itself."""
+    """Runs in the task, before dbt: the run's working copy and the salt, never in the DAG itself."""
     from crm_followups.transform.dbt_runner import export_dbt_task_environment
 
-    export_dbt_task_environment(Settings())
+    export_dbt_task_environment(_night(context["run_id"]))
+
+
+def _release_dbt_warehouse(context, result=None) -> None:
+    """After a dbt task: close the working copy dbt-duckdb keeps open in the task's process."""
+    from crm_followups.transform.dbt_runner import release_duckdb
+
+    release_duckdb()
 
 
 def _as_of(dag_run) -> pendulum.Date:
@@ -93,16 +111,22 @@ def crm_nightly() -> None:
         return check_champions(Settings())
 
     @task
+    def begin_night(run_id: str | None = None) -> dict:
+        from crm_followups.core.nights import begin_night
+
+        return begin_night(_night(run_id))
+
+    @task
     def extract(run_id: str | None = None) -> dict:
         from crm_followups.extract.load import load_exports
 
-        return load_exports(Settings(), batch_id=run_id).as_dict()
+        return load_exports(_night(run_id), batch_id=run_id).as_dict()
 
     @task
-    def source_freshness() -> dict:
+    def source_freshness(run_id: str | None = None) -> dict:
         from crm_followups.transform.dbt_runner import check_source_freshness
 
-        return check_source_freshness(Settings())
+        return check_source_freshness(_night(run_id))
 
     transform = DbtTaskGroup(
         group_id="transform",
@@ -115,33 +139,34 @@ def crm_nightly() -> None:
         render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.AFTER_EACH,
                                    should_detach_multiple_parents_tests=True),
         operator_args={"install_deps": False, "emit_datasets": False,
-                       "pool": WAREHOUSE_POOL, "pre_execute": _export_dbt_environment},
+                       "pool": WAREHOUSE_POOL, "pre_execute": _export_dbt_environment,
+                       "post_execute": _release_dbt_warehouse},
     )
 
     @task
-    def train(params: dict | None = None) -> dict:
+    def train(params: dict | None = None, run_id: str | None = None) -> dict:
         from ml.train import train_models
 
-        return train_models(Settings(), force=bool(params["force_train"]))
+        return train_models(_night(run_id), force=bool(params["force_train"]))
 
     @task
     def score_snapshot(run_id: str | None = None) -> list[dict]:
         from ml.score_partitions import snapshot_unscored
 
-        return snapshot_unscored(Settings(), run_id)
+        return snapshot_unscored(_night(run_id), run_id)
 
     @task(pool=PARTITION_POOL)  # reads and writes only Parquet: outside the warehouse pool
-    def score_partition(partition: dict) -> dict:
+    def score_partition(partition: dict, run_id: str | None = None) -> dict:
         from ml import score_partitions
 
-        return score_partitions.score_partition(Settings(), partition)
+        return score_partitions.score_partition(_night(run_id), partition)
 
     # A night with nothing new maps no partitions (skipped); the merge still runs, as a no-op.
     @task(trigger_rule="none_failed")
-    def score_merge(partitions: list[dict]) -> dict:
+    def score_merge(partitions: list[dict], run_id: str | None = None) -> dict:
         from ml.score_partitions import merge_partition_scores
 
-        return merge_partition_scores(Settings(), partitions)
+        return merge_partition_scores(_night(run_id), partitions)
 
     @task
     def trends(dag_run=None) -> dict:
@@ -149,7 +174,8 @@ def crm_nightly() -> None:
         from ml.trends import forecast_trends
 
         rules = load_rules()
-        return forecast_trends(Settings(), _as_of(dag_run), negative_below=rules.negative_sentiment_below,
+        return forecast_trends(_night(dag_run.run_id), _as_of(dag_run),
+                               negative_below=rules.negative_sentiment_below,
                                engagement=rules.engagement.test_thresholds())
 
     @task
@@ -157,13 +183,20 @@ def crm_nightly() -> None:
         from crm_followups.delivery.publish import publish_followups
         from crm_followups.followups.build import build_followups
 
-        settings, as_of = Settings(), _as_of(dag_run)
+        settings, as_of = _night(dag_run.run_id), _as_of(dag_run)
         return {**build_followups(settings, as_of, dag_run.run_id), **publish_followups(settings, as_of)}
 
+    @task
+    def publish_night(run_id: str | None = None) -> dict:
+        from crm_followups.core.nights import publish_night
+
+        return publish_night(_night(run_id))
+
     partitions = score_snapshot()
-    check_config() >> check_champions() >> extract() >> source_freshness() >> transform
+    check_config() >> check_champions() >> begin_night() >> extract() >> source_freshness() >> transform
     transform >> train() >> partitions
-    score_partition.expand(partition=partitions) >> score_merge(partitions) >> trends() >> followups()
+    score_partition.expand(partition=partitions) >> score_merge(partitions) >> trends() >> followups() \
+        >> publish_night()
 
 
 crm_nightly()

@@ -4,7 +4,8 @@ DuckDB lets one process hold the warehouse, so only the first and the last step 
 the one-slot ``warehouse`` pool); the CPU-heavy middle runs anywhere, from Parquet to Parquet:
 
 1. ``snapshot_unscored``: the communications the champions have not scored, to
-   ``$CRM_DATA_DIR/scoring/<run>/unscored/bucket=<k>/`` (k = md5 of the customer id mod N);
+   ``scoring/<run>/unscored/bucket=<k>/`` (k = md5 of the customer id mod N) in the night's
+   folder (``Settings.scoring_dir``);
 2. ``score_partition``, one mapped task per bucket: streams its Parquet in batches through
    ``ml.score.score_batch`` (the single-process path's code) to ``scores/bucket=<k>.parquet``;
 3. ``merge_partition_scores``: every bucket's scores into ``ml.communication_scores`` and
@@ -19,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-import re
 import shutil
 from pathlib import Path
 
@@ -27,7 +27,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from crm_followups.core.names import INTENT_MODEL
-from crm_followups.core.settings import Settings
+from crm_followups.core.settings import Settings, night_key
 from crm_followups.core.warehouse import connect
 from ml.score import (
     BATCH_ROWS,
@@ -67,8 +67,8 @@ def _scores_file(settings: Settings, partition: dict) -> Path:
 
 
 def _run_key(run_id: str | None) -> str:
-    """A folder name for the Airflow run (run ids hold ':' and '+')."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", run_id or f"adhoc_{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}")
+    """A folder name for the Airflow run, or for a run outside Airflow."""
+    return night_key(run_id or f"adhoc_{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}")
 
 
 def snapshot_unscored(settings: Settings, run_id: str | None = None) -> list[dict]:

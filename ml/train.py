@@ -233,17 +233,41 @@ def train_topics(settings: Settings, force: bool = False) -> TrainResult:
                                  **_log_model_args(head, fit.model.predict(head)))
         topics = topic_table(fit.model, gate.version)
         mlflow.log_table(topics, "topics.json")
-    with connect(settings) as con:
-        con.register("_topics", topics)
-        con.execute("insert or replace into ml.topics by name select * from _topics")
+    _write_topics(settings, topics)
     return TrainResult(True, reason, gate.version, run.info.run_id, gate.promoted)
 
 
+def _write_topics(settings: Settings, topics: pd.DataFrame) -> None:
+    with connect(settings) as con:
+        con.register("_topics", topics)
+        con.execute("insert or replace into ml.topics by name select * from _topics")
+
+
+def record_champion_topics(settings: Settings) -> bool:
+    """Write the champion topic model's ``ml.topics`` rows when they are missing; True if it did.
+
+    Training registers the model in MLflow before it writes these rows to the night's working
+    copy; a night that fails in between keeps the champion but not the rows, and the re-run,
+    with a recent champion, does not train again: it writes them here from the model."""
+    current = champion(settings, TOPICS_MODEL)
+    if current is None:
+        return False
+    version = str(current.version)
+    with connect(settings) as con:
+        if con.execute("select count(*) from ml.topics where model_version = ?", [version]).fetchone()[0]:
+            return False
+    _write_topics(settings, topic_table(load_champion(TOPICS_MODEL), version))
+    log.info("wrote the missing ml.topics rows of %s v%s", TOPICS_MODEL, version)
+    return True
+
+
 def train_models(settings: Settings, force: bool = False) -> dict[str, dict]:
-    """Every text model that is due (or all, when forced)."""
-    return {"intent": asdict(train_intent(settings, force)),
-            "sentiment": asdict(train_sentiment(settings, force)),
-            "topics": asdict(train_topics(settings, force))}
+    """Every text model that is due (or all, when forced), and the champion's topic rows."""
+    trained = {"intent": asdict(train_intent(settings, force)),
+               "sentiment": asdict(train_sentiment(settings, force)),
+               "topics": asdict(train_topics(settings, force))}
+    record_champion_topics(settings)
+    return trained
 
 
 def main(argv: list[str] | None = None) -> None:

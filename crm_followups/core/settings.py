@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import datetime as dt
 import os
+import re
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -21,6 +22,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 DAGS_DIR = REPO_ROOT / "dags"
+
+
+def night_key(run_id: str) -> str:
+    """A folder name for an Airflow run (run ids hold ':' and '+')."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
 
 
 def utc_today() -> dt.date:
@@ -62,6 +68,10 @@ class Settings(BaseSettings):
     future_tolerance_hours: int = Field(
         24, ge=0, description="CRM_FUTURE_TOLERANCE_HOURS: an event time later than the load time plus "
                               "this is rejected at extract (clock skew and zones fit inside it).")
+    night: str | None = Field(
+        None, description="CRM_NIGHT: the night (run key) whose working copy the steps read and "
+                          "write, ``nights/<night>/warehouse.duckdb``; unset: the published "
+                          "warehouse. The DAG sets it per run (``for_night``).")
     generic_encoding: str = Field(
         "utf-8", description="CRM_GENERIC_ENCODING: encoding of the generic inbox's CSV files (utf-8 "
                              "with or without BOM, utf-16, latin-1, gbk, gb18030, ...).")
@@ -71,6 +81,12 @@ class Settings(BaseSettings):
     def _absolute(cls, path: Path) -> Path:
         """Steps run in other working directories (Airflow tasks, dbt): pin the folder once."""
         return path.resolve()
+
+    @field_validator("night")
+    @classmethod
+    def _folder_name(cls, night: str | None) -> str | None:
+        """The night names a folder under the data folder: nothing that could leave it."""
+        return None if night is None else night_key(night)
 
     @field_validator("generic_encoding")
     @classmethod
@@ -82,9 +98,25 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown encoding {encoding!r}") from exc
         return encoding
 
+    def for_night(self, run_id: str) -> Settings:
+        """These settings for one DAG run: its steps work on the night's own working copy."""
+        return self.model_copy(update={"night": night_key(run_id)})
+
+    @property
+    def published_warehouse_path(self) -> Path:
+        """The file analysts read: replaced whole by each finished night, never written in place."""
+        return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def night_dir(self) -> Path | None:
+        """The running night's folder: its working copy and scoring scratch, removed once published."""
+        return None if self.night is None else self.data_dir / "nights" / self.night
+
     @property
     def warehouse_path(self) -> Path:
-        return self.data_dir / "warehouse.duckdb"
+        """The warehouse the steps open: the night's working copy, else the published file."""
+        night_dir = self.night_dir
+        return self.published_warehouse_path if night_dir is None else night_dir / "warehouse.duckdb"
 
     @property
     def exports_dir(self) -> Path:
@@ -116,8 +148,9 @@ class Settings(BaseSettings):
 
     @property
     def scoring_dir(self) -> Path:
-        """Scratch Parquet of the partitioned scoring runs; each merge removes its own."""
-        return self.data_dir / "scoring"
+        """Scratch Parquet of the partitioned scoring runs; each merge removes its own, and a
+        night's goes with its folder when the night is published."""
+        return (self.night_dir or self.data_dir) / "scoring"
 
     @property
     def airflow_home(self) -> Path:

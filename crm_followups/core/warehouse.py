@@ -107,7 +107,12 @@ def connect(settings: Settings, read_only: bool = False) -> Iterator[duckdb.Duck
     DuckDB shares one instance per file within a process and refuses a second connection
     with other settings, so steps that may share a process with dbt (``dag.test``) open it
     read-write; ``read_only`` is for separate readers such as the ``sql`` command.
+    A night's settings open its working copy (``crm_followups.core.nights``), which must exist:
+    a step never silently starts an empty warehouse of its own.
     """
+    if settings.night is not None and not settings.warehouse_path.exists():
+        raise FileNotFoundError(f"{settings.warehouse_path} is missing: night {settings.night} has no "
+                                "working copy; run the whole night again (begin_night makes it)")
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(settings.warehouse_path), read_only=read_only)
     try:
@@ -120,9 +125,19 @@ def connect(settings: Settings, read_only: bool = False) -> Iterator[duckdb.Duck
 
 
 def create_warehouse(settings: Settings) -> None:
-    """The set-up: the warehouse file with every Python-written table, before any night."""
-    with connect(settings) as con:
+    """The set-up and a first night: the warehouse file with every Python-written table, when
+    there is none. Built beside it and renamed into place, so a reader never meets half a
+    file; an existing file is left alone (analysts may hold it open: nights add what is missing
+    to their working copy)."""
+    path = settings.warehouse_path
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    building = path.with_name(f".{path.name}.new")
+    building.unlink(missing_ok=True)
+    with duckdb.connect(str(building)) as con:
         create_python_tables(con)
+    building.replace(path)
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, qualified_name: str) -> bool:

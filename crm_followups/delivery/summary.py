@@ -46,7 +46,8 @@ def _champion_line(settings: Settings) -> str:
 
 
 def print_summary(settings: Settings, date: dt.date) -> None:
-    with connect(settings) as con:
+    """Read-only, from the published warehouse: analysts may hold it open too."""
+    with connect(settings.model_copy(update={"night": None}), read_only=True) as con:
         files_loaded, files_failed, rows_loaded, rows_rejected = _load_totals(con)
         counts = table_counts(con)
         queues = _followups_by_queue(con, date)
@@ -60,7 +61,7 @@ def print_summary(settings: Settings, date: dt.date) -> None:
         + "".join(f"; {queue} {n} ({p1} priority 1)" for queue, n, p1 in queues),
         "  tables:     " + ", ".join(f"{t} {n if n is not None else '-'}" for t, n in counts.items()),
         "",
-        f"  warehouse:  {settings.warehouse_path}",
+        f"  warehouse:  {settings.published_warehouse_path}",
         f"  MLflow:     {settings.mlflow_tracking_uri} (artifacts {settings.mlflow_dir / 'artifacts'})",
         f"  Airflow:    {settings.airflow_home}",
         f"  CRM import: {settings.outbox_dir / f'followups_{date}.csv'}",

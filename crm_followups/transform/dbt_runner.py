@@ -26,10 +26,12 @@ class DbtError(RuntimeError):
 
 
 def dbt_env(settings: Settings) -> dict[str, str]:
-    """What dbt reads from the environment: the warehouse location and the hashing salt (for
-    DuckDB a profile setting; for the ``postgres`` target a session setting in libpq's options)."""
+    """What dbt reads from the environment: the warehouse file (a night's working copy) and the
+    hashing salt (for DuckDB a profile setting; for the ``postgres`` target a session setting in
+    libpq's options)."""
     return {
         "CRM_DATA_DIR": str(settings.data_dir),
+        "CRM_WAREHOUSE_PATH": str(settings.warehouse_path),
         "DBT_ENV_SECRET_HASH_SALT": settings.hash_salt,
         "PGOPTIONS": postgres_session_options(settings.hash_salt),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
@@ -77,7 +79,10 @@ def run_dbt(settings: Settings, command: str, *extra: str) -> list[dict[str, str
     from dbt.cli.main import dbtRunner  # heavy import: only in the task that runs dbt
 
     with dbt_environment(settings):
-        result = dbtRunner().invoke(dbt_args(settings, command, *extra))
+        try:
+            result = dbtRunner().invoke(dbt_args(settings, command, *extra))
+        finally:
+            release_duckdb()
     if result.exception is not None:
         raise DbtError(f"dbt {command} could not run: {result.exception}") from result.exception
     nodes = [
@@ -90,6 +95,21 @@ def run_dbt(settings: Settings, command: str, *extra: str) -> list[dict[str, str
         raise DbtError(f"dbt {command} failed: {detail or 'see the dbt log'}", failed)
     log.info("dbt %s: %d nodes passed", command, len(nodes))
     return nodes
+
+
+def release_duckdb() -> None:
+    """Close the DuckDB database dbt-duckdb keeps open in this process after a command.
+
+    Left open, it pins the file: a night's ``begin_night`` that replaces its working copy in
+    the same process would get that stale database back from DuckDB's per-path instance
+    cache, and write a file that is no longer the working copy. (dbt-duckdb has no public
+    call for this; its own ``close_all_connections`` forgets the connection without closing it.)"""
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    with DuckDBConnectionManager._LOCK:
+        if DuckDBConnectionManager._ENV is not None:
+            DuckDBConnectionManager._ENV.close()
+            DuckDBConnectionManager._ENV = None
 
 
 def build_warehouse(settings: Settings) -> dict[str, int]:
@@ -132,8 +152,9 @@ def write_dbt_manifest(settings: Settings) -> None:
 
 
 def export_dbt_task_environment(settings: Settings) -> None:
-    """Before a cosmos dbt task: what profiles.yml reads (warehouse, salt), in this process's
-    environment, where cosmos passes it on to dbt. Cosmos picks its own target path, per task."""
+    """Before a cosmos dbt task: what profiles.yml reads (the night's working copy, salt), in
+    this process's environment, where cosmos passes it on to dbt. Cosmos picks its own target
+    path, per task."""
     env = dbt_env(settings)
     env.pop("DBT_TARGET_PATH")
     env.pop("PGOPTIONS")  # the DAG's dbt tasks build the DuckDB target

@@ -1,3 +1,5 @@
+import os
+import runpy
 import subprocess
 import sys
 
@@ -7,8 +9,9 @@ from crm_followups.core.names import PARTITION_POOL, WAREHOUSE_POOL
 from crm_followups.core.settings import DAGS_DIR, Settings
 from crm_followups.transform.dbt_runner import write_dbt_manifest
 
-STEPS_BEFORE_TRANSFORM = ["check_config", "check_champions", "extract", "source_freshness"]
-STEPS_AFTER_TRANSFORM = ["train", "score_snapshot", "score_partition", "score_merge", "trends", "followups"]
+STEPS_BEFORE_TRANSFORM = ["check_config", "check_champions", "begin_night", "extract", "source_freshness"]
+STEPS_AFTER_TRANSFORM = ["train", "score_snapshot", "score_partition", "score_merge", "trends", "followups",
+                         "publish_night"]
 # the one task that never opens the warehouse: mapped over customer buckets, outside its pool
 PARTITION_TASK = "score_partition"
 
@@ -76,6 +79,15 @@ def test_every_dbt_model_snapshot_and_test_is_a_task_before_the_followups(dagbag
     assert dbt_tasks <= train.get_flat_relative_ids(upstream=True)
     assert all(dag.get_task(t).trigger_rule == "all_success"
                for t in [*dbt_tasks, *STEPS_AFTER_TRANSFORM] if t != "score_merge")
+
+
+def test_dbt_tasks_write_the_runs_working_copy(monkeypatch):
+    """The cosmos tasks get the run's warehouse through the environment profiles.yml reads."""
+    monkeypatch.setattr(os, "environ", dict(os.environ))  # the task's exports stay in this test
+    dag_module = runpy.run_path(str(DAGS_DIR / "crm_nightly.py"))
+    dag_module["_export_dbt_environment"]({"run_id": "scheduled__2026-03-02T00:00:00+00:00"})
+    night = Settings().data_dir / "nights" / "scheduled__2026-03-02T00_00_00_00_00"
+    assert os.environ["CRM_WAREHOUSE_PATH"] == str(night / "warehouse.duckdb")
 
 
 def test_dag_file_imports_nothing_heavy():

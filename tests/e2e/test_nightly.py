@@ -4,6 +4,10 @@ twice for the same date, into a real DuckDB file and a real MLflow store."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+import subprocess
+import sys
+import textwrap
 
 import duckdb
 import pytest
@@ -55,10 +59,11 @@ def nightly():
     settings = Settings()
     set_up(settings)
     run_nightly(settings, RUN_DATE)
-    with duckdb.connect(str(settings.warehouse_path)) as con:
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         first = _row_counts(con)
     run_nightly(settings, RUN_DATE)
-    con = duckdb.connect(str(settings.warehouse_path))
+    # read-only, as analysts do: it holds the second night through the reader test's night
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
     yield settings, con, first, _row_counts(con)
     con.close()
 
@@ -140,3 +145,43 @@ def test_outbox_csv_and_report_are_published(nightly):
     rows = con.execute("select count(*) from marts.followups where as_of_date = ?", [RUN_DATE]).fetchone()[0]
     assert len(outbox.read_text(encoding="utf-8").splitlines()) == rows + 1
     assert "Follow-ups for" in report.read_text(encoding="utf-8")
+
+
+# An analyst's client: holds one read-only connection and queries it until told to stop, then
+# reconnects. Prints what the held connection saw of the new date, then what a new one sees.
+READER = textwrap.dedent("""
+    import json, os, sys, time, duckdb
+    path, date, stop = sys.argv[1:]
+    sql = "select count(*) from marts.followups where as_of_date = ?"
+    con = duckdb.connect(path, read_only=True)
+    print("ready", flush=True)
+    seen, queries = set(), 0
+    while not os.path.exists(stop):
+        seen.add(con.execute(sql, [date]).fetchone()[0])
+        queries += 1
+        time.sleep(0.2)
+    con.close()
+    con = duckdb.connect(path, read_only=True)
+    print(json.dumps({"held_saw": sorted(seen), "queries": queries,
+                      "new_sees": con.execute(sql, [date]).fetchone()[0]}), flush=True)
+""")
+
+
+def test_a_reader_holding_the_warehouse_through_a_night_neither_blocks_it_nor_sees_half(nightly, tmp_path):
+    """Runs last: a third night, for the next date, while a separate process holds the
+    published warehouse open and queries it; its next connection sees the new night whole."""
+    settings, _, _, _ = nightly
+    next_date, stop = RUN_DATE + dt.timedelta(days=1), tmp_path / "stop"
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(settings.warehouse_path), str(next_date),
+                               str(stop)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout.readline().strip() == "ready"
+        run_nightly(settings, next_date)
+    finally:
+        stop.touch()
+        out, err = reader.communicate(timeout=60)
+    assert reader.returncode == 0, err
+    seen = json.loads(out)
+    assert seen["held_saw"] == [0] and seen["queries"] > 10  # only ever the previous night
+    assert seen["new_sees"] > 0
+    assert not list(settings.data_dir.glob("nights/*")), "the published night left its working folder"

@@ -1,0 +1,75 @@
+"""A night works on its own copy of the warehouse and publishes it whole at the end.
+
+DuckDB lets one process write a file, and no other process may even open it while that
+writer holds it. So the night never opens ``$CRM_DATA_DIR/warehouse.duckdb`` (the published
+file analysts read): ``begin_night`` copies it to ``nights/<run>/warehouse.duckdb``, every step
+of the run writes that working copy, and ``publish_night`` renames it over the published file.
+An analyst's connection held through the night keeps reading the previous night (the old
+file stays readable through its open handle); the next connection sees the new night whole. A
+night that fails leaves the published file untouched: running it again starts from a fresh copy.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from crm_followups.core.settings import Settings
+from crm_followups.core.warehouse import connect, create_warehouse
+
+log = logging.getLogger(__name__)
+
+
+def wal_path(database: Path) -> Path:
+    """DuckDB's write-ahead log beside a database file: changes not yet checkpointed into it."""
+    return database.with_name(database.name + ".wal")
+
+
+def _night_dir(settings: Settings) -> Path:
+    if settings.night_dir is None:
+        raise ValueError("not a night's settings: use Settings().for_night(run_id)")
+    return settings.night_dir
+
+
+def begin_night(settings: Settings) -> dict[str, str | None]:
+    """A fresh working copy of the published warehouse for this night, so that re-running a
+    failed night starts from the last published state, never from what the failed run wrote.
+
+    Only one night runs at a time (the DAG's ``max_active_runs=1``), so the folders of earlier
+    failed nights, kept until now for inspection, are removed."""
+    night_dir = _night_dir(settings)
+    shutil.rmtree(night_dir.parent, ignore_errors=True)
+    night_dir.mkdir(parents=True)
+    published = settings.published_warehouse_path
+    if published.exists():
+        # a plain copy: readers may hold the file, no writer does (nothing writes it in place)
+        shutil.copyfile(published, settings.warehouse_path)
+        if wal_path(published).exists():  # left by a writer that crashed: replayed on open
+            shutil.copyfile(wal_path(published), wal_path(settings.warehouse_path))
+    else:
+        create_warehouse(settings)  # the first night
+    with connect(settings):  # adds the tables and columns added since the last night
+        pass
+    log.info("night %s works on %s", settings.night, settings.warehouse_path)
+    return {"working_copy": str(settings.warehouse_path),
+            "copied_from": str(published) if published.exists() else None}
+
+
+def publish_night(settings: Settings) -> dict[str, str]:
+    """Checkpoint the working copy and rename it over the published warehouse (atomic on
+    POSIX): new connections see the whole night, open ones keep the previous one. Then the
+    night's folder (its scoring scratch too) goes."""
+    working, published = settings.warehouse_path, settings.published_warehouse_path
+    with connect(settings) as con:
+        con.execute("checkpoint")
+    if wal_path(working).exists():
+        raise RuntimeError(f"{wal_path(working)} remains after the checkpoint (is another connection "
+                           "writing the working copy?): nothing was published")
+    if wal_path(published).exists():  # its changes were copied in by begin_night
+        log.warning("removing %s, left by a writer that crashed before this night", wal_path(published))
+        wal_path(published).unlink()
+    working.replace(published)  # rename(2): atomic; open readers keep the old file
+    shutil.rmtree(_night_dir(settings), ignore_errors=True)
+    log.info("night %s published to %s", settings.night, published)
+    return {"published": str(published)}
