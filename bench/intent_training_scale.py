@@ -51,13 +51,14 @@ def sample_export(out: Path, customers: int, days: int) -> Path:
 
 
 def warehouse_from_export(settings: Settings, communications: Path) -> None:
-    """A minimal ``marts.fct_communications`` as dbt would build it from the export."""
+    """A minimal ``marts.fct_communications`` as dbt would build it (the sample's broken rows dropped)."""
     with duckdb.connect(str(settings.warehouse_path)) as con:
         con.execute("create schema if not exists marts")
         con.execute(f"""create or replace table marts.fct_communications as
             select communication_id, 'generic' as source_system, customer_id, channel, direction,
                    occurred_at, subject, body, agent_id, nullif(label, '') as label
-            from read_csv('{communications}', all_varchar = true)""")
+            from read_csv('{communications}', all_varchar = true, ignore_errors = true)
+            where communication_id is not null""")
 
 
 def time_first_night(work: Path, customers: int, days: int) -> dict:
