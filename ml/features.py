@@ -7,6 +7,8 @@ English. Both see the same ``text`` column (subject and body joined).
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -15,6 +17,7 @@ TEXT_COLUMN = "text"
 # Words of two or more letters, and Chinese characters one by one (their pairs then come from
 # the bigram range): a tokenisation both languages can share without a segmenter.
 TERM_PATTERN = r"[A-Za-z][A-Za-z']+|[\u4e00-\u9fff]"
+PUNCTUATION = re.compile(r"[^\w\s]")
 
 
 def text_frame(subject: pd.Series, body: pd.Series) -> pd.DataFrame:
@@ -22,14 +25,22 @@ def text_frame(subject: pd.Series, body: pd.Series) -> pd.DataFrame:
     return pd.DataFrame({TEXT_COLUMN: (subject.fillna("") + " " + body.fillna("")).str.strip()})
 
 
-def text_features(char_ngrams: tuple[int, int] = (1, 3), word_ngrams: tuple[int, int] = (1, 2),
-                  min_df: int = 1) -> ColumnTransformer:
+def normalise(text: str) -> str:
+    """Lower case, punctuation (English and Chinese) as spaces: "card?" and "card" then share
+    their character n-grams (worth +0.3-0.5 accuracy points on banking77, docs/models.md)."""
+    return PUNCTUATION.sub(" ", text.lower())
+
+
+def text_features(char_ngrams: tuple[int, int] = (2, 5), word_ngrams: tuple[int, int] = (1, 2),
+                  min_df: int = 1, strip_punctuation: bool = True) -> ColumnTransformer:
     """Character n-grams (within word boundaries) beside word n-grams, both TF-IDF weighted."""
+    preprocessor = normalise if strip_punctuation else None
     return ColumnTransformer([
         ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=char_ngrams, min_df=min_df,
-                                 sublinear_tf=True), TEXT_COLUMN),
+                                 sublinear_tf=True, preprocessor=preprocessor), TEXT_COLUMN),
         ("word", TfidfVectorizer(analyzer="word", ngram_range=word_ngrams, min_df=min_df,
-                                 sublinear_tf=True, token_pattern=r"(?u)\b\w+\b"), TEXT_COLUMN),
+                                 sublinear_tf=True, token_pattern=r"(?u)\b\w+\b",
+                                 preprocessor=preprocessor), TEXT_COLUMN),
     ])
 
 
