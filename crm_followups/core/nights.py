@@ -69,7 +69,29 @@ def publish_night(settings: Settings) -> dict[str, str]:
     if wal_path(published).exists():  # its changes were copied in by begin_night
         log.warning("removing %s, left by a writer that crashed before this night", wal_path(published))
         wal_path(published).unlink()
+    backup = back_up(settings)
     working.replace(published)  # rename(2): atomic; open readers keep the old file
     shutil.rmtree(_night_dir(settings), ignore_errors=True)
     log.info("night %s published to %s", settings.night, published)
-    return {"published": str(published)}
+    return {"published": str(published), "backup": str(backup) if backup else None}
+
+
+def back_up(settings: Settings) -> Path | None:
+    """Keep the warehouse this night replaces as ``backups/warehouse_<night>.duckdb`` (a hard
+    link: no copy, and the published file is never missing), then drop all but the newest
+    ``backup_nights``. Restoring one is a rename over ``warehouse.duckdb`` (docs/operations.md)."""
+    published = settings.published_warehouse_path
+    if settings.backup_nights == 0 or not published.exists():
+        return None
+    settings.backups_dir.mkdir(parents=True, exist_ok=True)
+    backup = settings.backups_dir / f"warehouse_{settings.night}.duckdb"
+    backup.unlink(missing_ok=True)
+    try:
+        backup.hardlink_to(published)
+    except OSError:  # another file system: copy instead
+        shutil.copyfile(published, backup)
+    kept = sorted(settings.backups_dir.glob("warehouse_*.duckdb"), key=lambda p: p.stat().st_mtime,
+                  reverse=True)
+    for old in kept[settings.backup_nights:]:
+        old.unlink()
+    return backup

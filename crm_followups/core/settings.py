@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     future_tolerance_hours: int = Field(
         24, ge=0, description="CRM_FUTURE_TOLERANCE_HOURS: an event time later than the load time plus "
                               "this is rejected at extract (clock skew and zones fit inside it).")
+    backup_nights: int = Field(
+        7, ge=0, description="CRM_BACKUP_NIGHTS: published warehouses kept in backups/ (the one each "
+                             "night replaced), newest first; 0 keeps none.")
     night: str | None = Field(
         None, description="CRM_NIGHT: the night (run key) whose working copy the steps read and "
                           "write, ``nights/<night>/warehouse.duckdb``; unset: the published "
@@ -121,6 +124,10 @@ class Settings(BaseSettings):
     @property
     def exports_dir(self) -> Path:
         return self.data_dir / "exports"
+
+    @property
+    def backups_dir(self) -> Path:
+        return self.data_dir / "backups"
 
     @property
     def outbox_dir(self) -> Path:

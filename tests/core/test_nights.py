@@ -91,3 +91,17 @@ def test_a_reader_holding_the_warehouse_never_blocks_a_night_nor_sees_half_of_on
     finally:
         reader.stdin.close()
         reader.wait(timeout=30)
+
+
+def test_each_night_keeps_the_warehouse_it_replaced_and_only_the_newest_backups(settings):
+    kept = settings.model_copy(update={"backup_nights": 2})
+    for night in range(4):
+        tonight = kept.for_night(f"manual__night-{night}")
+        begin_night(tonight)
+        _add_topic(tonight, night)
+        publish_night(tonight)
+    backups = sorted(p.name for p in kept.backups_dir.iterdir())
+    assert backups == ["warehouse_manual__night-2.duckdb", "warehouse_manual__night-3.duckdb"]
+    with duckdb.connect(str(kept.backups_dir / backups[-1]), read_only=True) as con:
+        assert con.execute("select count(*) from ml.topics").fetchone()[0] == 3  # before night 3
+    assert _topics(kept) == 4
