@@ -1,8 +1,10 @@
-"""The short report printed at the end of ``make run``: what the night produced and where."""
+"""The short report printed at the end of ``make run``: what each step of the night did (from
+the values the steps returned), what the warehouse holds, and where everything is."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import duckdb
 from mlflow import MlflowClient
@@ -45,7 +47,57 @@ def _champion_line(settings: Settings) -> str:
             f"{metrics.get('holdout_macro_f1', float('nan')):.3f}, run {current.run_id}")
 
 
-def print_summary(settings: Settings, date: dt.date) -> None:
+def _extract_line(done: dict[str, Any]) -> str:
+    line = (f"{done['files_loaded']} files loaded, {done['files_failed']} failed; "
+            f"{done['rows_loaded']} rows loaded, {done['rows_rejected']} rejected")
+    if done["files_loaded"] or done["files_failed"]:
+        return line
+    if done["files_skipped"]:
+        return f"{line}: no new file ({done['files_skipped']} in the inbox were loaded before)"
+    return f"{line}: the inbox holds no export file"
+
+
+def _train_line(done: dict[str, dict]) -> str:
+    return "; ".join(f"{name} v{r['version']} trained ({'champion' if r['promoted'] else 'not promoted'})"
+                     if r["trained"] else f"{name} not trained: {r['reason']}" for name, r in done.items())
+
+
+def _score_line(partitions: list[dict], merged: dict[str, Any]) -> str:
+    if merged["scored"]:
+        return (f"{merged['scored']} communications scored in {len(partitions)} partitions "
+                f"(intent model v{merged['intent_model_version']})")
+    if merged["intent_model_version"] is None:
+        return "0 scored: no intent champion yet"
+    return "0 scored: every communication is already scored by tonight's champions"
+
+
+def _followups_line(done: dict[str, Any]) -> str:
+    opened = done.get("followups", 0)
+    why = "" if opened else ": no rule raised a follow-up for this date"
+    return f"{opened} open follow-ups{why}; CSV {done.get('outbox')}"
+
+
+def step_lines(steps: dict[str, Any]) -> list[str]:
+    """One line per step saying what it did, or why it did nothing."""
+    config, fresh, dbt = steps["check_config"], steps["source_freshness"], steps["transform"]
+    trends = steps["trends"]
+    return [
+        f"  check_config:     follow-up rules valid; {len(config['mapping_problems'])} mapping problems",
+        f"  extract:          {_extract_line(steps['extract'])}",
+        f"  source_freshness: {sum(s == 'pass' for s in fresh.values())} of {len(fresh)} sources fresh"
+        + "".join(f"; {name} {status}" for name, status in fresh.items() if status != "pass"),
+        f"  transform:        {dbt['run']} dbt models built, {dbt['snapshot']} snapshots, "
+        f"{dbt['test']} test tasks passed",
+        f"  train:            {_train_line(steps['train'])}",
+        f"  score:            {_score_line(steps.get('score_partition', []), steps['score_merge'])}",
+        f"  trends:           {trends['series']} series ({trends['modelled']} modelled), "
+        f"{trends['anomalies']} anomalies, {trends['customers_flagged']} customers flagged",
+        f"  followups:        {_followups_line(steps['followups'])}",
+    ]
+
+
+def print_summary(settings: Settings, date: dt.date, steps: dict[str, Any] | None = None) -> None:
+    """The summary of ``date``; with ``steps`` (what a run just did) each step's line first."""
     with connect(settings) as con:
         files_loaded, files_failed, rows_loaded, rows_rejected = _load_totals(con)
         counts = table_counts(con)
@@ -53,6 +105,7 @@ def print_summary(settings: Settings, date: dt.date) -> None:
     lines = [
         "",
         f"crm_nightly for {date}",
+        *(step_lines(steps) if steps else []),
         f"  exports:    {files_loaded} files loaded, {files_failed} failed; "
         f"{rows_loaded} rows loaded, {rows_rejected} rejected, all nights so far (raw._load_manifest)",
         f"  model:      {_champion_line(settings)}",
