@@ -132,25 +132,27 @@ def status(limit: Annotated[int, typer.Option("--limit", "-n", min=1,
     if not runs:
         console.print("no runs of crm_nightly yet: `crm-followups run`")
     for night in runs:
-        console.print(_run_table(night))
+        console.print(f"{night.date}  {night.state}  {_seconds(night.seconds)}  ({night.run_id})",
+                      soft_wrap=True, highlight=False)
+        console.print(_steps_table(night.steps))
         for step in night.steps:
             if step.error:
-                console.print(f"[red]{step.name} failed:[/red]\n{step.error}", markup=True, highlight=False)
+                console.print(f"{step.name} failed:", style="red")
+                console.print(step.error, markup=False, highlight=False, soft_wrap=True)
 
 
 def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}s" if value < 120 else f"{value / 60:.1f}min"
 
 
-def _run_table(night: Any) -> Any:
-    """One run as a rich table: a row per step."""
+def _steps_table(steps: list[Any]) -> Any:
+    """A run's steps as a rich table: a row per step."""
     from rich.table import Table
 
-    table = Table(title=f"{night.date}  {night.state}  {_seconds(night.seconds)}  ({night.run_id})",
-                  title_justify="left")
+    table = Table()
     for column in ("step", "state", "duration"):
         table.add_column(column)
-    for step in night.steps:
+    for step in steps:
         table.add_row(step.name, step.state or "-", _seconds(step.seconds))
     return table
 
@@ -187,7 +189,7 @@ def _print_queues(date: dt.date, rows: Any) -> None:
     from rich.table import Table
 
     console = Console()
-    console.print(f"{len(rows)} open follow-ups for {date}")
+    console.print(f"{len(rows)} open follow-ups for {date}", soft_wrap=True, highlight=False)
     for queue, part in rows.groupby("queue", sort=True):
         table = Table(title=f"{queue} ({len(part)})", title_justify="left")
         columns = [c for c in part.columns if c != "queue"]
