@@ -142,3 +142,22 @@ def test_setup_prepares_the_data_folder(cli: CliRunner, settings: Settings):
     result = cli.invoke(app, ["setup"])
     assert result.exit_code == 0, result.output
     assert settings.warehouse_path.exists() and settings.dbt_manifest_path.exists()
+
+
+def test_status_steps_group_dbt_and_mapped_tasks_and_carry_the_error():
+    from crm_followups.cli.metadata import steps_of
+
+    at = dt.datetime(2024, 6, 11, tzinfo=dt.UTC)
+
+    def task(task_id: str, state: str, start: int | None, end: int | None, map_index: int = -1):
+        return TaskRecord(task_id, map_index, state,
+                          None if start is None else at + dt.timedelta(seconds=start),
+                          None if end is None else at + dt.timedelta(seconds=end))
+
+    steps = steps_of([task("extract", "success", 0, 5),
+                      task("transform.stg.run", "success", 5, 9), task("transform.stg.test", "failed", 9, 12),
+                      task("train", "upstream_failed", None, None)],
+                     {("transform.stg.test", -1): "AssertionError: 3 rows"})
+    assert [(s.name, s.state, s.seconds) for s in steps] == [
+        ("extract", "success", 5.0), ("transform", "failed", 7.0), ("train", "upstream_failed", None)]
+    assert steps[1].error == "transform.stg.test: AssertionError: 3 rows"
