@@ -170,8 +170,8 @@ def followups(ctx: typer.Context,
     from crm_followups.delivery.listing import latest_date, open_followups
 
     settings: Settings = ctx.obj
-    try:
-        with connect(settings, read_only=True) as con:
+    try:  # read-write like `summary`: DuckDB allows one configuration per file in a process
+        with connect(settings) as con:
             date = date or latest_date(con)
             rows = open_followups(con, date) if date else None
     except duckdb.Error as exc:

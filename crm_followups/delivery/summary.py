@@ -37,8 +37,7 @@ def _followups_by_queue(con: duckdb.DuckDBPyConnection, date: dt.date) -> list[t
                        [date]).fetchall()
 
 
-def _champion_line(settings: Settings) -> str:
-    current = champion(settings, INTENT_MODEL)
+def _champion_line(current: Any) -> str:
     if current is None:
         return "no champion yet (too few labelled communications?)"
     metrics = MlflowClient().get_run(current.run_id).data.metrics
@@ -62,13 +61,19 @@ def _train_line(done: dict[str, dict]) -> str:
                      if r["trained"] else f"{name} not trained: {r['reason']}" for name, r in done.items())
 
 
-def _score_line(partitions: list[dict], merged: dict[str, Any]) -> str:
+def _score_line(partitions: list[dict], merged: dict[str, Any], has_champion: bool) -> str:
     if merged["scored"]:
         return (f"{merged['scored']} communications scored in {len(partitions)} partitions "
                 f"(intent model v{merged['intent_model_version']})")
-    if merged["intent_model_version"] is None:
+    if not has_champion:
         return "0 scored: no intent champion yet"
-    return "0 scored: every communication is already scored by tonight's champions"
+    return "0 scored: every inbound communication is already scored by the champions"
+
+
+def _freshness_line(statuses: dict[str, str]) -> str:
+    late = [name for name, status in statuses.items() if status != "pass"]
+    return (f"{len(statuses) - len(late)} of {len(statuses)} sources fresh"
+            + (f"; late or empty (warn): {', '.join(late)}" if late else ""))
 
 
 def _followups_line(done: dict[str, Any]) -> str:
@@ -77,19 +82,18 @@ def _followups_line(done: dict[str, Any]) -> str:
     return f"{opened} open follow-ups{why}; CSV {done.get('outbox')}"
 
 
-def step_lines(steps: dict[str, Any]) -> list[str]:
+def step_lines(steps: dict[str, Any], has_champion: bool) -> list[str]:
     """One line per step saying what it did, or why it did nothing."""
-    config, fresh, dbt = steps["check_config"], steps["source_freshness"], steps["transform"]
+    config, dbt, partitions = steps["check_config"], steps["transform"], steps.get("score_partition", [])
     trends = steps["trends"]
     return [
         f"  check_config:     follow-up rules valid; {len(config['mapping_problems'])} mapping problems",
         f"  extract:          {_extract_line(steps['extract'])}",
-        f"  source_freshness: {sum(s == 'pass' for s in fresh.values())} of {len(fresh)} sources fresh"
-        + "".join(f"; {name} {status}" for name, status in fresh.items() if status != "pass"),
+        f"  source_freshness: {_freshness_line(steps['source_freshness'])}",
         f"  transform:        {dbt['run']} dbt models built, {dbt['snapshot']} snapshots, "
         f"{dbt['test']} test tasks passed",
         f"  train:            {_train_line(steps['train'])}",
-        f"  score:            {_score_line(steps.get('score_partition', []), steps['score_merge'])}",
+        f"  score:            {_score_line(partitions, steps['score_merge'], has_champion)}",
         f"  trends:           {trends['series']} series ({trends['modelled']} modelled), "
         f"{trends['anomalies']} anomalies, {trends['customers_flagged']} customers flagged",
         f"  followups:        {_followups_line(steps['followups'])}",
@@ -102,13 +106,14 @@ def print_summary(settings: Settings, date: dt.date, steps: dict[str, Any] | Non
         files_loaded, files_failed, rows_loaded, rows_rejected = _load_totals(con)
         counts = table_counts(con)
         queues = _followups_by_queue(con, date)
+    current = champion(settings, INTENT_MODEL)
     lines = [
         "",
         f"crm_nightly for {date}",
-        *(step_lines(steps) if steps else []),
+        *(step_lines(steps, current is not None) if steps else []),
         f"  exports:    {files_loaded} files loaded, {files_failed} failed; "
         f"{rows_loaded} rows loaded, {rows_rejected} rejected, all nights so far (raw._load_manifest)",
-        f"  model:      {_champion_line(settings)}",
+        f"  model:      {_champion_line(current)}",
         f"  follow-ups: {sum(q[1] for q in queues)} open for {date}"
         + "".join(f"; {queue} {n} ({p1} priority 1)" for queue, n, p1 in queues),
         "  tables:     " + ", ".join(f"{t} {n if n is not None else '-'}" for t, n in counts.items()),

@@ -5,9 +5,6 @@ date order on the bundled sample through the real DAG (``dag.test``), then ``sta
 from __future__ import annotations
 
 import datetime as dt
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -15,7 +12,6 @@ import pytest
 from typer.testing import CliRunner
 
 from crm_followups.cli.app import app
-from crm_followups.core.settings import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 
@@ -57,6 +53,7 @@ def test_a_range_before_start_date_backfills_each_night_in_order(backfilled, dat
 
 
 def test_the_summary_says_what_each_step_did(backfilled):
+    assert "score:            0 scored: every inbound communication is already scored" in backfilled.output
     assert "extract:          0 files loaded, 0 failed; 0 rows loaded, 0 rejected: no new file" in (
         backfilled.output), "the second night finds only files loaded the night before"
     for step in ("check_config:", "source_freshness:", "transform:", "train:", "score:", "trends:",
@@ -73,20 +70,14 @@ def test_status_shows_both_nights_and_their_steps(backfilled, cli: CliRunner):
         assert step in result.output
 
 
-def _followups(data_dir: Path, *args: str) -> str:
-    """In its own process, as a user runs it: it opens the warehouse read-only, which DuckDB
-    refuses in a process that holds the file read-write (this one ran the DAG)."""
-    done = subprocess.run([sys.executable, "-m", "crm_followups", "followups", *args], capture_output=True,
-                          text=True, env={**os.environ, "CRM_DATA_DIR": str(data_dir)}, cwd=REPO_ROOT)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def test_followups_lists_the_latest_date_by_queue_or_as_csv(backfilled, data_dir: Path):
-    assert f"open follow-ups for {SECOND}" in _followups(data_dir)
-    header, *rows = _followups(data_dir, "--date", str(FIRST), "--csv").splitlines()
+def test_followups_lists_the_latest_date_by_queue_or_as_csv(backfilled, cli: CliRunner, data_dir: Path):
+    table = cli.invoke(app, ["followups"])
+    assert table.exit_code == 0, table.output
+    assert f"open follow-ups for {SECOND}" in table.output
+    csv = cli.invoke(app, ["followups", "--date", str(FIRST), "--csv"])
+    assert csv.exit_code == 0, csv.output
+    header, *rows = csv.output.splitlines()
     assert header == "queue,priority,score,customer,name,reason,channel,due"
-    # read-write, like the DAG's steps: DuckDB allows one configuration per file in a process
     with duckdb.connect(str(data_dir / "warehouse.duckdb")) as con:
         expected = con.execute("""select count(*) from marts.followups
                                   where as_of_date = ? and status = 'open'""", [FIRST]).fetchone()[0]
