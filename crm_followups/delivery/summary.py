@@ -8,6 +8,7 @@ from typing import Any
 
 import duckdb
 from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
 
 from crm_followups.core.names import INTENT_MODEL
 from crm_followups.core.settings import Settings
@@ -37,7 +38,7 @@ def _followups_by_queue(con: duckdb.DuckDBPyConnection, date: dt.date) -> list[t
                        [date]).fetchall()
 
 
-def _champion_line(current: Any) -> str:
+def _champion_line(current: ModelVersion | None) -> str:
     if current is None:
         return "no champion yet (too few labelled communications?)"
     metrics = MlflowClient().get_run(current.run_id).data.metrics
