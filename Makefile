@@ -1,5 +1,6 @@
 # Two commands do all the set-up on a fresh clone:
-#   make run [DATE=YYYY-MM-DD]   the nightly DAG end to end on what is in the export inbox
+#   make run [DATE=YYYY-MM-DD | FROM=YYYY-MM-DD TO=YYYY-MM-DD]
+#                                the nightly DAG end to end on what is in the export inbox
 #   make test                    the test suite
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -31,8 +32,8 @@ $(VENV)/.installed: requirements.lock pyproject.toml | $(filter .tools/bin/uv,$(
 
 install: $(VENV)/.installed  ## create .venv from the lock file
 
-run: install  ## run crm_nightly for DATE (default today) on the export inbox
-	$(PY) -m crm_followups run --date $(DATE)
+run: install  ## run crm_nightly for DATE (default today), or FROM=D1 TO=D2 in date order
+	$(PY) -m crm_followups run $(if $(FROM),--from $(FROM) --to $(TO),--date $(DATE))
 
 test: install  ## run the test suite
 	$(PY) -m pytest

@@ -1,3 +1,3 @@
-from crm_followups.cli import main
+from crm_followups.cli.app import main
 
-main()
+main(prog_name="python -m crm_followups")

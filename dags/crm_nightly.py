@@ -28,6 +28,11 @@ Turns the night's CRM exports into the follow-up list for the run's logical date
    leaves the published warehouse as it was; running it again (clear the whole run) starts
    from a fresh copy, while a retried task continues on the run's copy.
 
+Any night since `start_date` (2000-01-01) can run, so history backfills in date order
+(`crm-followups run --from D1 --to D2`); with `catchup=False` the scheduler still creates only
+the latest interval. A failed task records its exception as the XCom `error`, which
+`crm-followups status` shows.
+
 Every task but `score_partition` opens the run's working copy, which one process may hold at
 a time, so they run in the one-slot `warehouse` pool. The logic lives in `crm_followups` and
 `ml`; this file only wires it, and imports nothing heavy at parse time: the dbt tasks are rendered from the
@@ -43,11 +48,15 @@ from airflow.sdk import Param, dag, task
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
-from crm_followups.core.names import DAG_ID, PARTITION_POOL, WAREHOUSE_POOL
+from crm_followups.core.names import DAG_ID, ERROR_XCOM_KEY, PARTITION_POOL, WAREHOUSE_POOL
 from crm_followups.core.settings import DBT_PROJECT_DIR, Settings
 
 # Interactive runs (`make run`, the tests) set CRM_TASK_RETRIES=0 to fail fast.
 RETRIES = Settings().task_retries
+# Task instances exist only for logical dates on or after a task's start_date: an early one
+# lets any history run; catchup=False keeps the scheduler from creating the missed nights.
+HISTORY_START = pendulum.datetime(2000, 1, 1, tz="UTC")
+ERROR_LINES = 15
 
 
 def _dbt_manifest() -> str:
@@ -76,6 +85,18 @@ def _release_dbt_warehouse(context, result=None) -> None:
     release_duckdb()
 
 
+def _record_error(context) -> None:
+    """On failure: the exception's last lines as an XCom, so the run's status shows why a
+    step failed even when no task log file was written (``dag.test`` logs to the console)."""
+    import traceback
+
+    exception = context.get("exception")
+    if exception is None:
+        return
+    lines = "".join(traceback.format_exception(exception)).splitlines()
+    context["ti"].xcom_push(key=ERROR_XCOM_KEY, value="\n".join(lines[-ERROR_LINES:]))
+
+
 def _as_of(dag_run) -> pendulum.Date:
     """The date the follow-ups are for: the logical date, or the trigger time of a manual run."""
     return (dag_run.logical_date or dag_run.run_after).date()
@@ -84,12 +105,13 @@ def _as_of(dag_run) -> pendulum.Date:
 @dag(
     dag_id=DAG_ID,
     schedule="@daily",
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    start_date=HISTORY_START,
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
     tags=["crm", "followups"],
-    default_args={"retries": RETRIES, "retry_delay": timedelta(minutes=5), "pool": WAREHOUSE_POOL},
+    default_args={"retries": RETRIES, "retry_delay": timedelta(minutes=5), "pool": WAREHOUSE_POOL,
+                  "on_failure_callback": _record_error},
     params={"force_train": Param(False, type="boolean",
                                  description="Train a challenger even when a champion exists.")},
 )

@@ -21,6 +21,7 @@ import dataclasses
 import datetime as dt
 import logging
 import shutil
+import time
 from pathlib import Path
 
 import pyarrow.dataset as ds
@@ -101,15 +102,21 @@ def score_partition(settings: Settings, partition: dict) -> dict[str, int]:
     source = ds.dataset(_unscored_dir(settings, partition), format="parquet")
     target = _scores_file(settings, partition)
     partial = target.with_name(target.name + ".partial")
-    scored = 0
+    scored, started = 0, time.monotonic()
     with pq.ParquetWriter(partial, SCORE_SCHEMA) as writer:
         for batch in source.to_batches(columns=TEXT_COLUMNS, batch_size=BATCH_ROWS,
                                        batch_readahead=1, fragment_readahead=1):
             writer.write_table(score_batch(models, batch.to_pandas()))
             scored += batch.num_rows
+            _log_progress(partition["bucket"], scored, started)
     partial.replace(target)  # a retry overwrites its file whole; the merge never sees half
-    log.info("bucket %d: scored %d communications", partition["bucket"], scored)
     return {"bucket": partition["bucket"], "scored": scored}
+
+
+def _log_progress(bucket: int, scored: int, started: float) -> None:
+    """After each batch: a long scoring shows it is moving, and how fast."""
+    elapsed = max(time.monotonic() - started, 1e-9)
+    log.info("bucket %d: scored %d communications (%.0f rows/s)", bucket, scored, scored / elapsed)
 
 
 def merge_partition_scores(settings: Settings, partitions: list[dict]) -> dict[str, int | str | None]:

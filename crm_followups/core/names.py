@@ -15,6 +15,8 @@ TRENDS_EXPERIMENT = "crm-trends"
 CHAMPION_ALIAS = "champion"
 
 DAG_ID = "crm_nightly"
+# The XCom key under which a failed task of the DAG records its exception (`crm-followups status`).
+ERROR_XCOM_KEY = "error"
 WAREHOUSE_POOL = "warehouse"
 # Airflow's own pool: tasks that never open the warehouse (the scoring partitions) run here.
 PARTITION_POOL = "default_pool"

@@ -5,7 +5,7 @@ channels and both directions, English and Chinese, with weekly seasonality, agen
 to most inbound messages, a CRM disposition label on part of the inbound ones, customers'
 e-mail addresses and phone numbers inside a few messages (for the warehouse to redact) and a few
 dirty rows (duplicates, missing fields, bad timestamps, a malformed line). Generation is
-vectorised, so a million communications take seconds.
+vectorised, so a million communications take seconds. `crm-followups sample` writes one.
 
 A few customers change how often they write, so the engagement test has something to find:
 decliners, engaged accounts whose contacts fall to a fraction of their rate a few weeks before
@@ -17,7 +17,6 @@ burst in the last days (an incident). Which customers, and how, is kept as groun
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from crm_followups.core.settings import Settings, utc_today
 from crm_followups.sample import phrases as txt
 
 CHANNELS = np.array(["email", "phone", "chat", "sms", "social", "meeting", "web"])
@@ -365,22 +363,3 @@ def write_export(folder: Path, run_date: dt.date, customers: int = 200, days: in
         f.write("M-BROKEN,C000001,email,inbound\n")
     return SampleExport(customers_path, comms_path, len(comms) + 1, folder / PLANTED_FILE)
 
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=200)
-    parser.add_argument("--days", type=int, default=90)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--run-date", type=dt.date.fromisoformat, default=utc_today(),
-                        help="the export ends the day before this date (default: today)")
-    parser.add_argument("--out", type=Path, help="folder (default: $CRM_DATA_DIR/exports/generic)")
-    args = parser.parse_args(argv)
-    out = args.out or Settings().exports_dir / "generic"
-    export = write_export(out, args.run_date, args.customers, args.days, args.seed)
-    print(f"wrote {export.rows} communication rows to {export.communications}")
-    print(f"wrote {args.customers} customers to {export.customers}")
-    print(f"wrote the planted engagement changes to {export.planted}")
-
-
-if __name__ == "__main__":
-    main()

@@ -87,8 +87,14 @@ def test_every_command_exists_in_the_image(compose):
             assert callable(parsed.func), command
         elif program == "python":
             assert args[:2] == ["-m", "crm_followups"], command
-            from crm_followups.cli import build_parser
+            import typer
 
-            build_parser().parse_args(args[2:])
+            from crm_followups.cli.app import app
+
+            group = typer.main.get_command(app)
+            name, *options = args[2:]
+            subcommand = group.get_command(group.make_context("crm-followups", [name]), name)
+            assert subcommand is not None, command
+            subcommand.make_context(name, options)
         else:
             assert shutil.which(program, path=str(VENV_BIN)), f"{program} is not installed"

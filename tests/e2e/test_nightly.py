@@ -12,7 +12,8 @@ import textwrap
 import duckdb
 import pytest
 
-from crm_followups.cli import run_nightly, set_up
+from crm_followups.cli.nightly import run_nightly
+from crm_followups.cli.stack import set_up
 from crm_followups.core.names import CHAMPION_ALIAS, INTENT_EXPERIMENT, INTENT_MODEL
 from crm_followups.core.settings import Settings
 
