@@ -89,7 +89,8 @@ def build_intent_model(params: IntentParams = DEFAULT_PARAMS, n_jobs: int = N_JO
     its iteration limit, hence a lower one (``SVM_MAX_ITER``). ``ensemble=False``: one SVM on
     all the rows, its calibration learnt from out-of-fold scores; as accurate as the plain SVM and a
     third of the work to score."""
-    svm = LinearSVC(C=params.c, dual=True, max_iter=SVM_MAX_ITER)
+    # liblinear's dual solver visits samples in a random order: seeded, the same rows give the same model
+    svm = LinearSVC(C=params.c, dual=True, max_iter=SVM_MAX_ITER, random_state=SEED)
     return Pipeline([
         ("features", text_features(char_ngrams=params.char_ngrams, word_ngrams=params.word_ngrams)),
         ("classifier", CalibratedClassifierCV(svm, method="sigmoid", cv=CV_FOLDS, ensemble=False,
