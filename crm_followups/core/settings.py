@@ -18,6 +18,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from crm_followups.core.privacy import make_private_folder, write_private_once
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 DAGS_DIR = REPO_ROOT / "dags"
@@ -62,6 +64,10 @@ class Settings(BaseSettings):
     future_tolerance_hours: int = Field(
         24, ge=0, description="CRM_FUTURE_TOLERANCE_HOURS: an event time later than the load time plus "
                               "this is rejected at extract (clock skew and zones fit inside it).")
+    raw_retention_days: int | None = Field(
+        None, ge=1, description="CRM_RAW_RETENTION_DAYS: raw rows delivered (``_loaded_at``) more than "
+                                "this many days ago are dropped each night at extract; default: kept "
+                                "forever. Incremental marts keep what they built (docs/privacy.md).")
     generic_encoding: str = Field(
         "utf-8", description="CRM_GENERIC_ENCODING: encoding of the generic inbox's CSV files (utf-8 "
                              "with or without BOM, utf-16, latin-1, gbk, gb18030, ...).")
@@ -146,14 +152,21 @@ class Settings(BaseSettings):
     @cached_property
     def hash_salt(self) -> str:
         """The configured salt, else one generated once into the data folder (never the repo)."""
-        if self.configured_hash_salt:
-            return self.configured_hash_salt
-        salt_file = self.data_dir / "hash_salt"
-        if not salt_file.exists():
-            salt_file.parent.mkdir(parents=True, exist_ok=True)
-            salt_file.write_text(secrets.token_hex(16))
-            salt_file.chmod(0o600)
-        return salt_file.read_text().strip()
+        return self.configured_hash_salt or self._generated_secret("hash_salt")
+
+    @cached_property
+    def erasure_salt(self) -> str:
+        """Salt of the erased customers' keys (``raw._erasures``); its own file, so rotating the
+        e-mail/phone salt leaves every erasure in force."""
+        return self._generated_secret("erasure_salt")
+
+    def _generated_secret(self, name: str) -> str:
+        """A random secret kept in the data folder, created owner-only from its first byte."""
+        secret_file = self.data_dir / name
+        if not secret_file.exists():
+            make_private_folder(self.data_dir)
+            write_private_once(secret_file, secrets.token_hex(16))
+        return secret_file.read_text().strip()
 
     def airflow_env(self) -> dict[str, str]:
         """Environment for an embedded Airflow: SQLite metadata under the data folder."""
@@ -175,6 +188,8 @@ class Settings(BaseSettings):
         }
 
     def ensure_dirs(self) -> None:
+        """The data folder (0700 when created here) and the folders the steps write into."""
+        make_private_folder(self.data_dir)
         for path in (self.exports_dir / "generic", self.outbox_dir, self.reports_dir,
                      self.mlflow_dir, self.airflow_home):
             path.mkdir(parents=True, exist_ok=True)
