@@ -180,6 +180,10 @@ class Settings(BaseSettings):
             # cosmos keeps dbt's partial-parse files between tasks here, not in the system temp dir
             "AIRFLOW__COSMOS__CACHE_DIR": str(self.cosmos_cache_dir),
             "AIRFLOW__API__HOST": "127.0.0.1",
+            # task logs quote what steps log: readable by the owner only (Airflow's default widens
+            # them to 0664 / 0775 whatever the umask)
+            "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FILE_PERMISSIONS": "0o600",
+            "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FOLDER_PERMISSIONS": "0o700",
             "CRM_DATA_DIR": str(self.data_dir),
             "MLFLOW_TRACKING_URI": self.mlflow_tracking_uri,
             # nothing phones home (and nothing is written to ~/.config)

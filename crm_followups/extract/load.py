@@ -34,8 +34,8 @@ from crm_followups.core.privacy import ERASED_REASON, erased_sql, prepare_erasur
 from crm_followups.core.settings import Settings
 from crm_followups.core.warehouse import connect, create_raw_tables
 from crm_followups.extract.mapping import MAPPING_FILE, MappedObject, MappingError, load_mapping
-from crm_followups.extract.retention import drop_expired_raw
 from crm_followups.extract.readers import UnreadableFileError, count_lines, stage_file
+from crm_followups.extract.retention import drop_expired_raw
 from crm_followups.extract.sources import (
     CUSTOMER_IDS,
     DATA_SUFFIXES,
@@ -218,6 +218,15 @@ def _erasure_check(obj: ExportObject) -> tuple[tuple[str, str], ...]:
     return ((erased_sql(ids, obj.source_system), ERASED_REASON),) if ids else ()
 
 
+def _unless_erased(obj: ExportObject) -> str:
+    """The text of an unparseable record, or null when any of its fields is an erased
+    customer's id (the fields of a broken line cannot be told apart)."""
+    if obj.table not in CUSTOMER_IDS:
+        return "raw_text"
+    fields = r"""regexp_split_to_array(raw_text, '[,;\t|"]')"""
+    return f"case when {erased_sql(fields, obj.source_system)} then null else raw_text end"
+
+
 REJECT_COLUMNS = "file_path, file_sha256, record_number, line_number, reason, raw_text, batch_id, object"
 
 
@@ -239,7 +248,8 @@ def _load_staged(con: duckdb.DuckDBPyConnection, path: Path, sha: str, obj: Expo
         [str(path), sha, ERASED_REASON, batch_id, obj.table],
     )
     con.execute(f"""insert into raw._rejects ({REJECT_COLUMNS})
-                    select ?, ?, record_number, line_number, reason, raw_text, ?, ? from _parse_errors""",
+                    select ?, ?, record_number, line_number, reason, {_unless_erased(obj)}, ?, ?
+                    from _parse_errors""",
                 [str(path), sha, batch_id, obj.table])
     loaded, semantic = con.execute(
         "select count(*) filter (_reason is null), count(*) filter (_reason is not null) from _checked"
