@@ -48,9 +48,10 @@ def _night_outputs(settings: Settings) -> None:
     with mlflow.start_run() as run:
         pass
     with connect(settings) as con:
-        con.execute("""insert into ml.communication_scores (source_system, communication_id, intent, scored_at)
-                       select source_system, communication_id, 'complaint', now() from marts.fct_communications
-                       where customer_id in (?, ?)""", [ERASED, KEPT])
+        con.execute("""insert into ml.communication_scores
+                           (source_system, communication_id, intent, scored_at)
+                       select source_system, communication_id, 'complaint', now()
+                       from marts.fct_communications where customer_id in (?, ?)""", [ERASED, KEPT])
         con.execute("insert into ml.customer_engagement (as_of_date, customer_id, signal) "
                     "values (?, ?, 'declining')", [RUN_DATE, ERASED])
         con.execute("insert into ml.trend_models (as_of_date, series_key, status, mlflow_run_id) "
@@ -124,7 +125,7 @@ def test_published_files_and_their_mlflow_copies_lose_the_customer(erased):
 
 
 def test_the_record_does_not_name_the_customer(erased):
-    _, erasure, _, con, rejected_erasure = erased
+    _, erasure, _, con, _ = erased
     rows = con.execute("select * from raw._erasures order by requested_at").fetchall()
     assert len(rows) == 2 and rows[0][0] == erasure.key
     assert ERASED not in str(rows) and IN_REJECTS not in str(rows) and rows[0][2] >= rows[0][1]
