@@ -13,7 +13,8 @@ all its rows counted as rejected, and the other files still load. A file modifie
 ``CRM_FILE_SETTLE_SECONDS`` may still be being written: it waits for the next night. A file
 claimed by no object is ignored, and listed as such in the summary. Rows of a customer erased
 on request (``raw._erasures``) are rejected with the reason ``erased on request`` and no text,
-and with ``CRM_RAW_RETENTION_DAYS`` set, raw rows older than that are dropped first.
+and with ``CRM_RAW_RETENTION_DAYS`` set, superseded raw deliveries older than that are dropped
+after loading (``extract.retention``).
 """
 
 from __future__ import annotations
@@ -152,10 +153,18 @@ def file_sha256(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
+def _raw_objects() -> list[ExportObject]:
+    return [o for objs in SOURCE_OBJECTS.values() for o in objs] + list(MAPPED_TABLES)
+
+
 def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Every known raw table exists, even empty, so staging builds whatever was delivered."""
-    objects = [o for objs in SOURCE_OBJECTS.values() for o in objs] + list(MAPPED_TABLES)
-    create_raw_tables(con, ((obj.table, obj.columns) for obj in objects))
+    create_raw_tables(con, ((obj.table, obj.columns) for obj in _raw_objects()))
+
+
+def raw_table_keys() -> dict[str, str]:
+    """Each raw table's source key: its object's first column (an id, as staging keys it)."""
+    return {obj.table: obj.columns[0] for obj in _raw_objects()}
 
 
 def _data_files(folder: Path) -> list[Path]:
@@ -400,11 +409,11 @@ def load_exports(settings: Settings, batch_id: str | None = None) -> ExtractSumm
         con.execute(f"set variable {FUTURE_LIMIT_VARIABLE} = "
                     f"now() + interval {int(settings.future_tolerance_hours)} hour")
         prepare_erasure_check(con, settings.erasure_salt)
-        if settings.raw_retention_days is not None:
-            drop_expired_raw(con, settings.raw_retention_days)
         for export in discover(settings.exports_dir, ReadOptions(encoding=settings.generic_encoding)):
             for result in load_export_file(con, export, run):
                 summary.files.append(result)
                 log.info("%s %s (%s): %d in, %d loaded, %d rejected", result.status, export.path.name,
                          result.object or "-", result.rows_in, result.rows_loaded, result.rows_rejected)
+        if settings.raw_retention_days is not None:
+            drop_expired_raw(con, settings.raw_retention_days, raw_table_keys())
     return summary
