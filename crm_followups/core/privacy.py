@@ -1,5 +1,5 @@
-"""Personal data: the redaction of contact details in free text, the keys that identify an
-erased customer without naming them, and files created readable by their owner only.
+"""Personal data: the keys that identify an erased customer without naming them, and files
+created readable by their owner only.
 
 ``docs/privacy.md`` says what personal data is where and how these are used.
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import re
 import secrets
 from pathlib import Path
 
@@ -19,24 +18,8 @@ import duckdb
 # Airflow databases, logs, outbox): set once per process, inherited by its subprocesses.
 PRIVATE_UMASK = 0o077
 
-# The same shapes as dbt's ``redact_contact_details`` macro, so text logged from Python (an
-# MLflow input example) is redacted exactly as ``marts`` bodies are.
-EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-PHONE_PATTERN = re.compile("|".join((
-    r"\+\d(?:[\s().-]{0,2}\d){7,14}",
-    r"\(\d{2,5}\)\s?\d(?:[\s.-]?\d){5,10}",
-    r"\b\d{3}[\s.-]\d{3,4}[\s.-]\d{4}\b",
-    r"\b0\d{2,4}[\s-]\d{7,8}\b",
-    r"\b\d{9,15}\b",
-)))
-
 # The reason an erased customer's re-delivered rows are rejected at extract (no text kept).
 ERASED_REASON = "erased on request"
-
-
-def redact_contact_details(text: str) -> str:
-    """E-mail addresses become ``[email]`` and phone numbers ``[phone]``, as in marts."""
-    return PHONE_PATTERN.sub("[phone]", EMAIL_PATTERN.sub("[email]", text))
 
 
 def erasure_key(salt: str, source_system: str, customer_id: str) -> str:
