@@ -11,8 +11,10 @@ import hashlib
 import os
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
+if TYPE_CHECKING:  # settings import this module, and the DAG file imports settings: no duckdb at parse
+    import duckdb
 
 # Every file and folder a product process creates is its owner's alone (warehouse, MLflow and
 # Airflow databases, logs, outbox): set once per process, inherited by its subprocesses.
