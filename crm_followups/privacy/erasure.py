@@ -100,7 +100,8 @@ def _erase_raw(con: duckdb.DuckDBPyConnection, erasure: Erasure, customer_id: st
 
 def erase_in_warehouse(settings: Settings, customer_id: str, source_system: str,
                        erasure: Erasure) -> None:
-    """The warehouse part, all or nothing, with its ``raw._erasures`` row."""
+    """The warehouse part, all or nothing, with its ``raw._erasures`` row; ``done_at`` stays
+    null until the files are rewritten too (dbt's not_null test on it fails loudly meanwhile)."""
     with connect(settings) as con:
         ensure_raw_tables(con)
         con.execute("begin transaction")
@@ -108,7 +109,7 @@ def erase_in_warehouse(settings: Settings, customer_id: str, source_system: str,
         _erase_raw(con, erasure, customer_id, source_system)
         con.execute("""insert into raw._erasures (erasure_key, requested_at, done_at, rows_deleted,
                                                   files_rewritten)
-                       values (?, ?, now(), map(?, ?), null)""",
+                       values (?, ?, null, map(?, ?), null)""",
                     [erasure.key, erasure.requested_at, list(erasure.rows_deleted),
                      list(erasure.rows_deleted.values())])
         con.execute("commit")
@@ -150,9 +151,9 @@ def erase_customer(settings: Settings, customer_id: str, source_system: str = "g
     erase_in_warehouse(settings, customer_id, source_system, erasure)
     erasure.files_rewritten = [*rewrite_published_files(settings, customer_id),
                                *rewrite_mlflow_copies(settings, customer_id)]
-    with connect(settings) as con:
-        con.execute("update raw._erasures set files_rewritten = ?, done_at = now() where erasure_key = ? "
-                    "and requested_at = ?", [len(erasure.files_rewritten), erasure.key, erasure.requested_at])
+    with connect(settings) as con:  # also completes an earlier request of the customer that failed midway
+        con.execute("update raw._erasures set files_rewritten = ?, done_at = now() "
+                    "where erasure_key = ? and done_at is null", [len(erasure.files_rewritten), erasure.key])
     log.info("erased customer key %s: %d rows deleted %s, %d files rewritten", erasure.key[:12],
              sum(erasure.rows_deleted.values()), erasure.rows_deleted, len(erasure.files_rewritten))
     return erasure

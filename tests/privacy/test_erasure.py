@@ -5,6 +5,7 @@ does not name them, and a re-delivered export does not bring them back."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from crm_followups.core.warehouse import connect
 from crm_followups.delivery.publish import publish_followups
 from crm_followups.extract.load import load_exports
 from crm_followups.extract.sources import CUSTOMER_IDS
+from crm_followups.privacy.__main__ import main
 from crm_followups.privacy.erasure import PUBLISHED_ARTIFACTS, erase_customer
 from crm_followups.sample.generate import write_export
 from crm_followups.transform.dbt_runner import run_dbt
@@ -127,7 +129,7 @@ def test_published_files_and_their_mlflow_copies_lose_the_customer(erased):
 def test_the_record_does_not_name_the_customer(erased):
     _, erasure, _, con, _ = erased
     rows = con.execute("select * from raw._erasures order by requested_at").fetchall()
-    assert len(rows) == 2 and rows[0][0] == erasure.key
+    assert len(rows) == 2 and rows[0][0] == erasure.key and None not in [r[2] for r in rows]
     assert ERASED not in str(rows) and IN_REJECTS not in str(rows) and rows[0][2] >= rows[0][1]
 
 
@@ -139,3 +141,16 @@ def test_a_redelivery_is_rejected_as_erased_without_its_text(erased):
     assert second.as_dict()["rows_rejected"] >= rejected[0]
     assert _count(con, "select count(*) from marts.dim_customers where customer_id = ?", ERASED) == 0
     assert _count(con, "select count(*) from raw.customers where customer_id = ?", KEPT) == 2
+
+
+def test_the_command_erases_and_prints_no_id(erased, monkeypatch, capsys):
+    settings, _, _, con, _ = erased
+    con.close()  # the command opens the warehouse itself
+    monkeypatch.setenv("CRM_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("CRM_HASH_SALT", "test-salt")
+    main(["erase", "--customer-id", "C000004"])
+    printed = json.loads(capsys.readouterr().out)
+    assert "C000004" not in json.dumps(printed) and printed["rows_deleted"]["raw.customers"] >= 1
+    with duckdb.connect(str(settings.warehouse_path)) as check:
+        assert _count(check, "select count(*) from raw.customers where customer_id = 'C000004'") == 0
+        assert _count(check, "select count(*) from raw._erasures where done_at is null") == 0
