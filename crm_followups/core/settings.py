@@ -66,8 +66,8 @@ class Settings(BaseSettings):
                               "this is rejected at extract (clock skew and zones fit inside it).")
     raw_retention_days: int | None = Field(
         None, ge=1, description="CRM_RAW_RETENTION_DAYS: raw rows delivered (``_loaded_at``) more than "
-                                "this many days ago are dropped each night at extract; default: kept "
-                                "forever. Incremental marts keep what they built (docs/privacy.md).")
+                                "this many days ago that a later delivery of the same record replaced "
+                                "are dropped each night at extract; default: kept (docs/privacy.md).")
     generic_encoding: str = Field(
         "utf-8", description="CRM_GENERIC_ENCODING: encoding of the generic inbox's CSV files (utf-8 "
                              "with or without BOM, utf-16, latin-1, gbk, gb18030, ...).")
