@@ -35,6 +35,7 @@ from crm_followups.core.names import (
 from crm_followups.core.settings import Settings
 from crm_followups.core.warehouse import connect
 from ml.evaluation import log_evaluation
+from ml.examples import input_example
 from ml.features import text_frame
 from ml.intent import (
     CV_FOLDS,
@@ -112,7 +113,7 @@ def _scores(y_true, y_pred) -> dict[str, float]:
 
 
 def _log_model_args(x: pd.DataFrame, predictions) -> dict:
-    return {"signature": infer_signature(x, predictions), "input_example": x.head(3),
+    return {"signature": infer_signature(x, predictions), "input_example": input_example(),
             "pip_requirements": PIP_REQUIREMENTS}
 
 

@@ -255,6 +255,24 @@ def ui(ctx: typer.Context, which: Annotated[UI, typer.Argument(help="which UI to
 
 
 @app.command()
+def erase(ctx: typer.Context,
+          customer_id: Annotated[str, typer.Option(help="the customer's id in their CRM")],
+          source_system: Annotated[str, typer.Option(
+              help="the export the customer comes from (generic, hubspot, salesforce, a mapped "
+                   "export's name)")] = "generic") -> None:
+    """Erase a customer everywhere, on their request (between nights: it writes the warehouse).
+
+    Prints the erasure's key, never the id: the record in raw._erasures cannot re-identify."""
+    import json
+
+    from crm_followups.privacy.erasure import erase_customer
+
+    erasure = erase_customer(ctx.obj, customer_id, source_system)
+    typer.echo(json.dumps({"erasure_key": erasure.key, "rows_deleted": erasure.rows_deleted,
+                           "files_rewritten": len(erasure.files_rewritten)}, indent=2))
+
+
+@app.command()
 def sample(ctx: typer.Context,
            customers: Annotated[int, typer.Option(min=1, help="how many customers")] = 200,
            days: Annotated[int, typer.Option(min=1, help="how many days of communications")] = 90,

@@ -11,13 +11,13 @@ from pathlib import Path
 
 def write_atomically(path: Path, write: Callable[[Path], object]) -> Path:
     """Write through ``write(temp_path)`` beside ``path``, then rename over it: a reader never
-    sees half a file, and a failed write leaves the previous one in place."""
+    sees half a file, and a failed write leaves the previous one in place. The file stays
+    readable by its owner only (``mkstemp``'s 0600): it names customers (docs/privacy.md)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
     try:
         write(Path(temp))
-        Path(temp).chmod(0o644)
         Path(temp).replace(path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)

@@ -19,6 +19,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from crm_followups.core.privacy import make_private_folder, write_private_once
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 DAGS_DIR = REPO_ROOT / "dags"
@@ -75,6 +77,10 @@ class Settings(BaseSettings):
         None, description="CRM_NIGHT: the night (run key) whose working copy the steps read and "
                           "write, ``nights/<night>/warehouse.duckdb``; unset: the published "
                           "warehouse. The DAG sets it per run (``for_night``).")
+    raw_retention_days: int | None = Field(
+        None, ge=1, description="CRM_RAW_RETENTION_DAYS: raw rows delivered (``_loaded_at``) more than "
+                                "this many days ago that a later delivery of the same record replaced "
+                                "are dropped each night at extract; default: kept (docs/privacy.md).")
     generic_encoding: str = Field(
         "utf-8", description="CRM_GENERIC_ENCODING: encoding of the generic inbox's CSV files (utf-8 "
                              "with or without BOM, utf-16, latin-1, gbk, gb18030, ...).")
@@ -186,14 +192,21 @@ class Settings(BaseSettings):
     @cached_property
     def hash_salt(self) -> str:
         """The configured salt, else one generated once into the data folder (never the repo)."""
-        if self.configured_hash_salt:
-            return self.configured_hash_salt
-        salt_file = self.data_dir / "hash_salt"
-        if not salt_file.exists():
-            salt_file.parent.mkdir(parents=True, exist_ok=True)
-            salt_file.write_text(secrets.token_hex(16))
-            salt_file.chmod(0o600)
-        return salt_file.read_text().strip()
+        return self.configured_hash_salt or self._generated_secret("hash_salt")
+
+    @cached_property
+    def erasure_salt(self) -> str:
+        """Salt of the erased customers' keys (``raw._erasures``); its own file, so rotating the
+        e-mail/phone salt leaves every erasure in force."""
+        return self._generated_secret("erasure_salt")
+
+    def _generated_secret(self, name: str) -> str:
+        """A random secret kept in the data folder, created owner-only from its first byte."""
+        secret_file = self.data_dir / name
+        if not secret_file.exists():
+            make_private_folder(self.data_dir)
+            write_private_once(secret_file, secrets.token_hex(16))
+        return secret_file.read_text().strip()
 
     def airflow_env(self) -> dict[str, str]:
         """Environment for an embedded Airflow: SQLite metadata under the data folder."""
@@ -207,6 +220,10 @@ class Settings(BaseSettings):
             # cosmos keeps dbt's partial-parse files between tasks here, not in the system temp dir
             "AIRFLOW__COSMOS__CACHE_DIR": str(self.cosmos_cache_dir),
             "AIRFLOW__API__HOST": "127.0.0.1",
+            # task logs quote what steps log: readable by the owner only (Airflow's default widens
+            # them to 0664 / 0775 whatever the umask)
+            "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FILE_PERMISSIONS": "0o600",
+            "AIRFLOW__LOGGING__FILE_TASK_HANDLER_NEW_FOLDER_PERMISSIONS": "0o700",
             "CRM_DATA_DIR": str(self.data_dir),
             "MLFLOW_TRACKING_URI": self.mlflow_tracking_uri,
             # nothing phones home (and nothing is written to ~/.config)
@@ -215,6 +232,8 @@ class Settings(BaseSettings):
         }
 
     def ensure_dirs(self) -> None:
+        """The data folder (0700 when created here) and the folders the steps write into."""
+        make_private_folder(self.data_dir)
         for path in (self.exports_dir / "generic", self.outbox_dir, self.reports_dir,
                      self.mlflow_dir, self.airflow_home):
             path.mkdir(parents=True, exist_ok=True)

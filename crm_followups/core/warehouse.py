@@ -13,6 +13,7 @@ from contextlib import contextmanager
 
 import duckdb
 
+from crm_followups.core.privacy import make_private_folder
 from crm_followups.core.settings import Settings
 
 PYTHON_SCHEMAS = ("raw", "ml", "marts")
@@ -51,6 +52,11 @@ PYTHON_TABLES: dict[str, str] = {
         file_path varchar, file_sha256 varchar, record_number bigint,
         line_number bigint, reason varchar, raw_text varchar, batch_id varchar,
         {", ".join(ADDED_COLUMNS["raw._rejects"])}""",
+    # One row per erasure request: the customer as a salted key (core.privacy.erasure_key), never
+    # the id; extract rejects the re-delivered rows of every key listed here.
+    "raw._erasures": """
+        erasure_key varchar, requested_at timestamptz, done_at timestamptz,
+        rows_deleted map(varchar, bigint), files_rewritten integer""",
     "ml.communication_scores": f"""{SCORE_COLUMNS},
         primary key (source_system, communication_id)""",
     "ml.score_history": f"{SCORE_COLUMNS}, superseded_at timestamptz",
@@ -113,7 +119,7 @@ def connect(settings: Settings, read_only: bool = False) -> Iterator[duckdb.Duck
     if settings.night is not None and not settings.warehouse_path.exists():
         raise FileNotFoundError(f"{settings.warehouse_path} is missing: night {settings.night} has no "
                                 "working copy; run the whole night again (begin_night makes it)")
-    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_folder(settings.warehouse_path.parent)
     con = duckdb.connect(str(settings.warehouse_path), read_only=read_only)
     try:
         con.execute("set TimeZone = 'UTC'")  # timestamps in the contract are UTC

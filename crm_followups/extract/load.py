@@ -11,7 +11,10 @@ rows_rejected. A file that cannot be used at all (empty, truncated, binary, an o
 line, wrong columns) gets a failed manifest row saying why -- never quoting the file --
 all its rows counted as rejected, and the other files still load. A file modified within
 ``CRM_FILE_SETTLE_SECONDS`` may still be being written: it waits for the next night. A file
-claimed by no object is ignored, and listed as such in the summary.
+claimed by no object is ignored, and listed as such in the summary. Rows of a customer erased
+on request (``raw._erasures``) are rejected with the reason ``erased on request`` and no text,
+and with ``CRM_RAW_RETENTION_DAYS`` set, superseded raw deliveries older than that are dropped
+after loading (``extract.retention``).
 """
 
 from __future__ import annotations
@@ -28,11 +31,14 @@ from pathlib import Path
 
 import duckdb
 
+from crm_followups.core.privacy import ERASED_REASON, erased_sql, prepare_erasure_check
 from crm_followups.core.settings import Settings
 from crm_followups.core.warehouse import connect, create_raw_tables
 from crm_followups.extract.mapping import MAPPING_FILE, MappedObject, MappingError, load_mapping
 from crm_followups.extract.readers import UnreadableFileError, count_lines, stage_file
+from crm_followups.extract.retention import drop_expired_raw
 from crm_followups.extract.sources import (
+    CUSTOMER_IDS,
     DATA_SUFFIXES,
     FUTURE_LIMIT_VARIABLE,
     GENERIC_COMMUNICATIONS,
@@ -147,10 +153,18 @@ def file_sha256(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
+def _raw_objects() -> list[ExportObject]:
+    return [o for objs in SOURCE_OBJECTS.values() for o in objs] + list(MAPPED_TABLES)
+
+
 def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Every known raw table exists, even empty, so staging builds whatever was delivered."""
-    objects = [o for objs in SOURCE_OBJECTS.values() for o in objs] + list(MAPPED_TABLES)
-    create_raw_tables(con, ((obj.table, obj.columns) for obj in objects))
+    create_raw_tables(con, ((obj.table, obj.columns) for obj in _raw_objects()))
+
+
+def raw_table_keys() -> dict[str, str]:
+    """Each raw table's source key: its object's first column (an id, as staging keys it)."""
+    return {obj.table: obj.columns[0] for obj in _raw_objects()}
 
 
 def _data_files(folder: Path) -> list[Path]:
@@ -199,11 +213,27 @@ def _checked_view(con: duckdb.DuckDBPyConnection, obj: ExportObject, exprs: dict
     """``_checked``: the file's records in the raw table's columns, with the reason a record
     cannot be used (null when it can)."""
     projected = ", ".join(f"{expr} as {col}" for col, expr in exprs.items())
-    reason = ("case " + " ".join(f"when {cond} then '{why}'" for cond, why in obj.checks) + " end"
-              if obj.checks else "null")
+    checks = _erasure_check(obj) + obj.checks
+    reason = ("case " + " ".join(f"when {cond} then '{why}'" for cond, why in checks) + " end"
+              if checks else "null")
     con.execute(f"create or replace temp view _projected as select {projected}, _record_number "
                 "from _incoming")
     con.execute(f"create or replace temp view _checked as select *, {reason} as _reason from _projected")
+
+
+def _erasure_check(obj: ExportObject) -> tuple[tuple[str, str], ...]:
+    """Rows of a customer erased on request are rejected first, whatever else is wrong."""
+    ids = CUSTOMER_IDS.get(obj.table)
+    return ((erased_sql(ids, obj.source_system), ERASED_REASON),) if ids else ()
+
+
+def _unless_erased(obj: ExportObject) -> str:
+    """The text of an unparseable record, or null when any of its fields is an erased
+    customer's id (the fields of a broken line cannot be told apart)."""
+    if obj.table not in CUSTOMER_IDS:
+        return "raw_text"
+    fields = r"""regexp_split_to_array(raw_text, '[,;\t|"]')"""
+    return f"case when {erased_sql(fields, obj.source_system)} then null else raw_text end"
 
 
 REJECT_COLUMNS = "file_path, file_sha256, record_number, line_number, reason, raw_text, batch_id, object"
@@ -221,12 +251,14 @@ def _load_staged(con: duckdb.DuckDBPyConnection, path: Path, sha: str, obj: Expo
     )
     con.execute(
         f"""insert into raw._rejects ({REJECT_COLUMNS})
-            select ?, ?, _record_number, null, _reason, concat_ws(',', {cols}), ?, ?
+            select ?, ?, _record_number, null, _reason,
+                   case when _reason <> ? then concat_ws(',', {cols}) end, ?, ?
             from _checked where _reason is not null""",
-        [str(path), sha, batch_id, obj.table],
+        [str(path), sha, ERASED_REASON, batch_id, obj.table],
     )
     con.execute(f"""insert into raw._rejects ({REJECT_COLUMNS})
-                    select ?, ?, record_number, line_number, reason, raw_text, ?, ? from _parse_errors""",
+                    select ?, ?, record_number, line_number, reason, {_unless_erased(obj)}, ?, ?
+                    from _parse_errors""",
                 [str(path), sha, batch_id, obj.table])
     loaded, semantic = con.execute(
         "select count(*) filter (_reason is null), count(*) filter (_reason is not null) from _checked"
@@ -376,9 +408,12 @@ def load_exports(settings: Settings, batch_id: str | None = None) -> ExtractSumm
         # event times later than this are rejected (sources.future_timestamp)
         con.execute(f"set variable {FUTURE_LIMIT_VARIABLE} = "
                     f"now() + interval {int(settings.future_tolerance_hours)} hour")
+        prepare_erasure_check(con, settings.erasure_salt)
         for export in discover(settings.exports_dir, ReadOptions(encoding=settings.generic_encoding)):
             for result in load_export_file(con, export, run):
                 summary.files.append(result)
                 log.info("%s %s (%s): %d in, %d loaded, %d rejected", result.status, export.path.name,
                          result.object or "-", result.rows_in, result.rows_loaded, result.rows_rejected)
+        if settings.raw_retention_days is not None:
+            drop_expired_raw(con, settings.raw_retention_days, raw_table_keys())
     return summary

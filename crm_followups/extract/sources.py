@@ -261,6 +261,20 @@ SALESFORCE_OBJECTS = (
                  "ownerid")),
 )
 
+# The customers a raw row belongs to, per raw table: a DuckDB list over the row's columns.
+# Erasure deletes the rows of an erased customer, and extract rejects them when they come
+# again. Companies and accounts are not persons; a Salesforce EmailMessage belongs to its task
+# (erasure deletes it with the task; docs/privacy.md).
+_HS_CONTACT_IDS = r"regexp_split_to_array(trim(associated_contact_ids), '\s*[;,]\s*')"
+CUSTOMER_IDS: dict[str, str] = {
+    **{table: "[customer_id]" for table in ("raw.communications", "raw.customers",
+                                             "raw.mapped__communications", "raw.mapped__customers")},
+    **{f"raw.hubspot__{name}": _HS_CONTACT_IDS for name in ("calls", "emails", "meetings", "notes", "tasks")},
+    "raw.hubspot__contacts": "[hs_object_id]",
+    **{f"raw.salesforce__{name}": "[whoid]" for name in ("task", "event")},
+    **{f"raw.salesforce__{name}": "[id]" for name in ("contact", "lead")},
+}
+
 GENERIC_OBJECTS = (GENERIC_COMMUNICATIONS, GENERIC_CUSTOMERS)
 SOURCE_OBJECTS: dict[str, tuple[ExportObject, ...]] = {
     "generic": GENERIC_OBJECTS,

@@ -52,7 +52,7 @@ def test_sample_writes_an_export(cli: CliRunner, tmp_path: Path):
                               "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     written = {p.name for p in (tmp_path / "out").iterdir()}
-    assert written == {"customers_2024-01-09.csv", "communications_2024-01-09.csv"}
+    assert written == {"customers_2024-01-09.csv", "communications_2024-01-09.csv", "ground_truth"}
 
 
 def test_sql_queries_the_warehouse_and_reports_bad_sql(cli: CliRunner, settings: Settings):

@@ -64,6 +64,26 @@ def test_secrets_come_only_from_the_env_file(compose):
         "POSTGRES_PASSWORD", "AIRFLOW_JWT_SECRET", "AIRFLOW_FERNET_KEY", "CRM_HASH_SALT"}
 
 
+def test_the_env_example_sets_no_secret(compose):
+    """Copying .env.example as it is must not start a stack with a known password: every
+    secret is empty there, and the file's ``${VAR:?}`` refuses an empty value."""
+    example = dict(re.findall(r"^([A-Z_]+)=(.*)$", (REPO_ROOT / ".env.example").read_text(), re.M))
+    words = ("PASSWORD", "SECRET", "FERNET", "SALT")
+    secrets = {k: v for k, v in example.items() if any(w in k for w in words)}
+    assert len(secrets) >= 5 and all(v == "" for v in secrets.values()), secrets
+    assert not re.search(r"(PASSWORD|SECRET|FERNET|SALT)[A-Z_]*:-", COMPOSE_FILE.read_text()), \
+        "no secret has a fallback value"
+
+
+def test_published_ports_bind_to_loopback_unless_configured(compose):
+    published = {name: port for name, service in compose["services"].items()
+                 for port in service.get("ports", [])}
+    assert {"mlflow", "airflow-api-server"} <= set(published)
+    for name, port in published.items():
+        assert isinstance(port, str) and port.startswith("${CRM_BIND_ADDRESS:-127.0.0.1}:"), (name, port)
+    assert not {"postgres", "redis"} & set(published), "databases are reached on the compose network only"
+
+
 def test_mlflow_server_serves_artifacts_to_remote_workers(compose):
     command = compose["services"]["mlflow"]["command"]
     assert "--serve-artifacts" in command
