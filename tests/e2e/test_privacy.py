@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from crm_followups.cli import run_nightly, set_up
+from crm_followups.cli.nightly import run_nightly
+from crm_followups.cli.stack import set_up
 from crm_followups.core.settings import Settings
 
 pytestmark = pytest.mark.e2e
