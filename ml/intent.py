@@ -1,9 +1,10 @@
 """The intent (customer needs) model: how it is built, trained and asked.
 
 Character n-grams beside word n-grams serve English and Chinese; a linear SVM over them,
-calibrated (Platt scaling on out-of-fold scores) so its confidence reads as a probability and
-a threshold can answer ``unknown``. Averaging it with a logistic regression reads about 0.3
-points more on banking77 but trains many times slower (``docs/models.md``), so it is not used.
+calibrated (Platt scaling on out-of-fold scores) so its confidence reads as a probability: the
+follow-up rules decide, per intent, from which probability an answer is acted on. Averaging it
+with a logistic regression reads about 0.3 points more on banking77 but trains many times
+slower (``docs/models.md``), so it is not used.
 
 Training is bounded so a night costs minutes however large the labelled history grows: the
 settings are fixed (``IntentParams``, chosen once by ``bench/intent_banking77.py``, not by a
@@ -32,9 +33,6 @@ SEED = 42
 N_JOBS = 2
 # Passes of the SVM's solver: noisy labels never let it converge, and more passes did not help.
 SVM_MAX_ITER = 200
-# Below this calibrated probability the model says it does not know.
-UNKNOWN_BELOW = 0.4
-UNKNOWN = "unknown"
 # Types skops does not trust by default (MLflow stores models with skops): calibration
 # internals and the features' text normaliser.
 TRUSTED_TYPES = ["sklearn.calibration._CalibratedClassifier", "sklearn.calibration._SigmoidCalibration",
@@ -114,10 +112,10 @@ def fit_intent_model(x: pd.DataFrame, y: pd.Series, params: IntentParams = DEFAU
     return IntentFit(model, params, len(rows))
 
 
-def predict_intents(model, x: pd.DataFrame, unknown_below: float = UNKNOWN_BELOW
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """The most likely intent and its probability; ``unknown`` when the model is unsure."""
+def predict_intents(model, x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The most likely intent and its calibrated probability, always: whether an unsure answer
+    is acted on is the follow-up rules' decision (``min_confidence`` per intent), not the
+    model's, so the answer is never replaced by ``unknown`` here."""
     proba = model.predict_proba(x)
     best = proba.argmax(axis=1)
-    confidence = proba[np.arange(len(best)), best]
-    return np.where(confidence >= unknown_below, model.classes_[best], UNKNOWN), confidence
+    return model.classes_[best], proba[np.arange(len(best)), best]

@@ -37,15 +37,17 @@ from marts.fct_communications
 where direction = 'outbound' and occurred_at < $as_of
 group by customer_id"""
 
-# Inbound messages with their intent (scored, else the CRM's label): of the look-back window
-# for every customer, and of the engagement history for the few customers it flagged.
+# Inbound messages with their intent (the model's best answer and its probability, else the
+# CRM's label with confidence 1): of the look-back window for every customer, and of the
+# engagement history for the few customers it flagged. Whether an answer is sure enough to act
+# on is each intent rule's `min_confidence`, applied in RAISED_SQL.
 INBOUND_SQL = """
 create or replace temp table _inbound as
 with flagged as (select distinct customer_id from ml.customer_engagement where as_of_date = $as_of_date)
 select f.communication_id, f.customer_id, f.channel, f.occurred_at,
-       coalesce(nullif(s.intent, 'unknown'), f.label, s.intent) as intent,
-       case when nullif(s.intent, 'unknown') is not null then s.intent_confidence
-            when f.label is not null then 1.0 else s.intent_confidence end as confidence,
+       coalesce(s.intent, f.label) as intent,
+       case when s.intent is not null then s.intent_confidence when f.label is not null then 1.0 end
+           as confidence,
        s.sentiment, s.intent_model_version as model_version, s.mlflow_run_id,
        f.occurred_at > coalesce(r.replied_at, '-infinity'::timestamptz) as unanswered
 from marts.fct_communications f
@@ -57,7 +59,10 @@ where f.direction = 'inbound' and f.occurred_at < $as_of
        or (f.occurred_at >= $as_of - to_days($history_days)
            and f.customer_id in (select customer_id from flagged)))"""
 
-# One row per (customer, reason, evidence message), from every rule.
+# One row per (customer, reason, evidence message), from every rule. An intent raises its reason
+# when the intent's confidence reaches the rule's `min_confidence` (intents match without regard
+# to case: rules written for lower-cased labels keep working); below it, or with an intent no
+# rule lists, the message waits its channel's reply time and becomes `unanswered_inbound`.
 RAISED_SQL = """
 create or replace temp table _raised as
 with open_messages as (
@@ -81,13 +86,14 @@ negative_decliners as (
 select m.customer_id, t.reason_code, t.reason, m.communication_id, m.occurred_at, m.channel,
        coalesce(m.confidence, 1.0) as confidence, m.model_version, m.mlflow_run_id,
        m.occurred_at as waiting_since, m.sla_hours, null as detail
-from open_messages m join _intents t using (intent)
+from open_messages m join _intents t on t.intent = lower(m.intent) and m.confidence >= t.min_confidence
 union all by name
 select m.customer_id, $unanswered_code as reason_code, $unanswered_reason as reason, m.communication_id,
        m.occurred_at, m.channel, coalesce(m.confidence, 1.0) as confidence, m.model_version, m.mlflow_run_id,
        m.occurred_at as waiting_since, m.sla_hours, null as detail
 from open_messages m
-where not exists (select 1 from _intents t where t.intent = m.intent)
+where not exists (select 1 from _intents t
+                  where t.intent = lower(m.intent) and m.confidence >= t.min_confidence)
   and m.occurred_at + to_hours(m.sla_hours) < $as_of
 union all by name
 select g.customer_id, r.reason_code, r.reason, g.communication_id, g.occurred_at, g.channel,
@@ -199,7 +205,8 @@ def _register_rules(con: duckdb.DuckDBPyConnection, rules: FollowupRules) -> Non
     engagement = rules.engagement
     tables = {
         "_sla": pd.DataFrame({"channel": list(sla), "hours": list(sla.values())}),
-        "_intents": pd.DataFrame([{"intent": k, **v.model_dump()} for k, v in rules.intents.items()]),
+        "_intents": pd.DataFrame([{"intent": k.lower(), **v.model_dump()}
+                                  for k, v in rules.intents.items()]),
         "_queues": pd.DataFrame(rules.owner_queue.items(), columns=["reason_code", "owner_queue"]),
         "_engagement_reasons": pd.DataFrame([{"signal": "declining", **engagement.declining.model_dump()},
                                              {"signal": "spike", **engagement.spike.model_dump()}]),
@@ -231,9 +238,11 @@ def _used(sql: str, params: dict) -> dict:
     return {k: v for k, v in params.items() if f"${k}" in sql}
 
 
-def build_followups(settings: Settings, as_of: dt.date, dag_run_id: str | None = None) -> dict[str, int]:
-    """Replace ``as_of``'s rows of ``marts.followups`` with the follow-ups the rules raise."""
-    rules = load_rules()
+def build_followups(settings: Settings, as_of: dt.date, dag_run_id: str | None = None,
+                    rules: FollowupRules | None = None) -> dict[str, int]:
+    """Replace ``as_of``'s rows of ``marts.followups`` with the follow-ups the rules raise (the
+    shipped ``followup_rules.yml`` unless other rules are given, as tests do)."""
+    rules = rules or load_rules()
     params = _parameters(rules, as_of, dag_run_id)
     with connect(settings) as con:
         _register_rules(con, rules)

@@ -23,6 +23,14 @@ class Reason(StrictModel):
     reason: str = Field(min_length=1)
 
 
+class IntentReason(Reason):
+    """The reason an intent raises, and the model's probability from which it is acted on: an
+    unsure answer waits for the reply time (``unanswered_inbound``) instead of routing a
+    message to the wrong team. 0.4 was the model's own threshold before the rules held one."""
+
+    min_confidence: float = Field(default=0.4, ge=0, le=1)
+
+
 class EngagementRules(StrictModel):
     """The per-customer engagement test (ml.engagement) and the reasons it raises."""
 
@@ -52,7 +60,7 @@ class ScoreWeights(StrictModel):
 
 class FollowupRules(StrictModel):
     owner_queue: dict[str, Queue]
-    intents: dict[str, Reason]
+    intents: dict[str, IntentReason]
     unanswered: Reason
     reply_within_hours: dict[Channel | Literal["default"], PositiveInt]
     lookback_days: PositiveInt

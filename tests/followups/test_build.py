@@ -16,13 +16,14 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+import yaml
 
 from crm_followups.core.names import TRENDS_EXPERIMENT
 from crm_followups.core.settings import Settings
 from crm_followups.delivery.publish import publish_followups
 from crm_followups.extract.load import load_exports
 from crm_followups.followups.build import build_followups
-from crm_followups.followups.rules import load_rules
+from crm_followups.followups.rules import RULES_FILE, FollowupRules, load_rules
 from crm_followups.sample.generate import write_export
 from crm_followups.transform.dbt_runner import build_warehouse
 from ml.score import score_communications
@@ -138,6 +139,38 @@ def test_unanswered_complaint_goes_to_service(pipeline):
     assert list(rows["evidence_communication_ids"].iat[0]) == ["S001-001"]
     assert rows["recommended_channel"].iat[0] == "email"
     assert rows["dag_run_id"].iat[0] == "night-1" and rows["model_version"].iat[0] is not None
+
+
+def _rules_with(tmp_path: Path, change: Callable[[dict], None]) -> FollowupRules:
+    rules = yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))
+    change(rules)
+    path = tmp_path / "followup_rules.yml"
+    path.write_text(yaml.safe_dump(rules, allow_unicode=True), encoding="utf-8")
+    return load_rules(path)
+
+
+def _sure_purchases_only_and_fast_email(rules: dict) -> None:
+    rules["intents"]["purchase_intent"]["min_confidence"] = 1.0
+    rules["reply_within_hours"]["email"] = 1
+
+
+def test_an_intent_below_its_rules_confidence_waits_for_the_reply_time(pipeline, tmp_path):
+    """Scoring always writes the best intent; the rule's ``min_confidence`` decides whether it
+    raises its reason. Below it, the message is of unknown intent: ``unanswered_inbound`` once
+    its channel's reply time has passed."""
+    settings = pipeline[0]
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        intent, confidence = con.execute("select intent, intent_confidence from ml.communication_scores "
+                                         "where communication_id = 'S002-001'").fetchone()
+    assert intent == "purchase_intent" and 0.4 <= confidence < 1.0
+    try:
+        build_followups(settings, D, "night-1", _rules_with(tmp_path, _sure_purchases_only_and_fast_email))
+        with duckdb.connect(str(settings.warehouse_path)) as con:
+            strict = _followups(con, D)
+    finally:
+        build_followups(settings, D, "night-1")  # the shipped rules' rows back for the other tests
+    assert _for(strict, "S002")["reason_code"].tolist() == ["unanswered_inbound"]
+    assert _for(strict, "S001")["reason_code"].tolist() == ["complaint"]  # 0.4 still reached
 
 
 def test_purchase_intent_email_goes_to_sales_by_email(pipeline):

@@ -53,3 +53,11 @@ def test_an_unknown_queue_says_what_is_allowed(tmp_path: Path) -> None:
     with pytest.raises(ConfigFileError, match=f"{path}: owner_queue.complaint: Input should be "
                                               "'sales', 'service' or 'success'"):
         load_rules(path)
+
+
+def test_an_intents_confidence_threshold_is_a_probability(tmp_path: Path) -> None:
+    assert load_rules().intents["complaint"].min_confidence == 0.4
+    path = _rules_with(tmp_path, lambda rules: rules["intents"]["complaint"].update(min_confidence=1.5))
+    with pytest.raises(ConfigFileError, match=f"{path}: intents.complaint.min_confidence: Input should be "
+                                              "less than or equal to 1"):
+        load_rules(path)

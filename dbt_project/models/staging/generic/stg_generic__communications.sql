@@ -32,7 +32,8 @@ renamed as (
         -- categories
         {{ normalise_channel('channel') }} as channel,
         {{ normalise_direction('direction') }} as direction,
-        nullif(lower(trim(label)), '') as label,
+        -- the CRM's own disposition, as exported: intents are answered in its vocabulary
+        nullif(trim(label), '') as label,
 
         -- text
         nullif(trim(subject), '') as subject,
