@@ -8,7 +8,7 @@ logistic regression and the walking skeleton's char+word TF-IDF + logistic regre
 defaults were chosen on these folds (``docs/models.md``), so the pipeline's figure is
 slightly optimistic.
 
-    PYTHONPATH=$PWD .venv/bin/python bench/intent_banking77.py [--folds 5] [--out docs/bench_banking77.md]
+    .venv/bin/python bench/intent_banking77.py [--folds 5] [--out docs/bench_banking77.md]
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ exactly as ``tests/ml/test_intent_banking77_pipeline.py`` writes them; extract, 
 the intents written for the unlabelled fifth is compared with a plain word TF-IDF + logistic
 regression and with ``fit_intent_model``, both fitted on the same labelled rows.
 
-    PYTHONPATH=$PWD .venv/bin/python bench/intent_banking77_pipeline.py [--data-dir /tmp/b77]
+    .venv/bin/python bench/intent_banking77_pipeline.py [--data-dir /tmp/b77]
 """
 
 from __future__ import annotations

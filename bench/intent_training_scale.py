@@ -11,7 +11,7 @@
    defaults) and the uncapped one learn from them and are scored on the fold's real,
    unperturbed held-out queries.
 
-    PYTHONPATH=$PWD .venv/bin/python bench/intent_training_scale.py [--outer-folds 1]
+    .venv/bin/python bench/intent_training_scale.py [--outer-folds 1]
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ on ``labelled_sentiment()``, as ``ml.train.train_sentiment`` does):
 - VADER lexicon, vectorised: the previous English model (first lexicon score of the model);
 - the model.
 
-    PYTHONPATH=$PWD .venv/bin/python bench/sentiment_public.py
+    .venv/bin/python bench/sentiment_public.py
 """
 
 from __future__ import annotations
