@@ -29,12 +29,23 @@ POSTGRES_TYPES = {
 }
 
 
+def _postgres_type(table: str, dtype: str) -> str:
+    """A map (the rows per table of ``raw._erasures``) travels as JSON."""
+    if dtype.startswith("MAP("):
+        return "jsonb"
+    try:
+        return POSTGRES_TYPES[dtype]
+    except KeyError:
+        raise ValueError(f"raw.{table}: no PostgreSQL type for DuckDB type {dtype!r}") from None
+
+
+def _exported(name: str, dtype: str) -> str:
+    return f'to_json("{name}") as "{name}"' if dtype.startswith("MAP(") else f'"{name}"'
+
+
 def _table_ddl(table: str, columns: list[tuple[str, str]]) -> list[str]:
     """The table if it is new, and any column it lacks (DuckDB's raw tables gain columns)."""
-    try:
-        typed = [f'"{name}" {POSTGRES_TYPES[dtype]}' for name, dtype in columns]
-    except KeyError as missing:
-        raise ValueError(f"raw.{table}: no PostgreSQL type for DuckDB type {missing}") from None
+    typed = [f'"{name}" {_postgres_type(table, dtype)}' for name, dtype in columns]
     return [f"create table if not exists raw.{table} ({', '.join(typed)})",
             *(f"alter table raw.{table} add column if not exists {column}" for column in typed)]
 
@@ -54,7 +65,8 @@ def copy_raw_to_postgres(settings: Settings, dsn: str | None = None) -> dict[str
                 where table_schema = 'raw' and table_name = ? order by ordinal_position""",
                                    [table]).fetchall()
             csv_path = Path(tmp) / f"{table}.csv"
-            duck.execute(f"copy raw.{table} to '{csv_path}' (format csv, header)")
+            exported = ", ".join(_exported(name, dtype) for name, dtype in columns)
+            duck.execute(f"copy (select {exported} from raw.{table}) to '{csv_path}' (format csv, header)")
             for statement in [*_table_ddl(table, columns), f"truncate raw.{table}"]:
                 cur.execute(statement)
             names = ", ".join(f'"{name}"' for name, _ in columns)
