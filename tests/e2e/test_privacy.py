@@ -8,6 +8,7 @@ import contextlib
 import csv
 import datetime as dt
 import io
+import logging
 import stat
 from pathlib import Path
 
@@ -24,12 +25,23 @@ RUN_DATE = dt.date(2026, 3, 2)
 
 @pytest.fixture(scope="module")
 def night() -> tuple[Settings, str]:
-    """The night, with everything its tasks log (Airflow prints task logs under dag.test)."""
+    """The night, with everything its tasks print and log (Airflow prints task logs under
+    dag.test; earlier tests may have bound its handlers to the real streams, so the log records
+    are captured at the root logger too)."""
     settings = Settings()
     printed = io.StringIO()
-    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
-        set_up(settings)
-        run_nightly(settings, RUN_DATE)
+    records = logging.StreamHandler(printed)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(records)
+    root.setLevel(logging.INFO)
+    try:
+        with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+            set_up(settings)
+            run_nightly(settings, RUN_DATE)
+    finally:
+        root.removeHandler(records)
+        root.setLevel(level)
     return settings, printed.getvalue()
 
 
