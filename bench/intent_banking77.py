@@ -30,26 +30,12 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 
+from crm_followups.sample.labelled_queries import BANKING77, banking77_export
 from ml.features import TEXT_COLUMN, text_frame
 from ml.intent import DEFAULT_PARAMS, SEED, baseline_model, fit_intent_model
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "banking77" / "train.csv"
 PUBLISHED = [("BERT-Large, fine-tuned (Casanueva et al. 2020)", "93.66", "official test split"),
              ("USE+ConveRT (Casanueva et al. 2020)", "93.36", "official test split")]
-
-
-def canonical_export(data: Path) -> pd.DataFrame:
-    """banking77 as inbound communications of the generic export, with made-up customers."""
-    queries = pd.read_csv(data)
-    n = len(queries)
-    return pd.DataFrame({
-        "communication_id": [f"b77-{i:05d}" for i in range(n)],
-        "customer_id": [f"cust-{i % 997:03d}" for i in range(n)],
-        "channel": np.where(np.arange(n) % 2 == 0, "chat", "email"),
-        "direction": "inbound",
-        "occurred_at": pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(np.arange(n), unit="min"),
-        "subject": "", "body": queries["text"], "agent_id": None, "label": queries["category"],
-    })
 
 
 def plain_baseline() -> Pipeline:
@@ -97,11 +83,11 @@ def report(results: dict[str, dict], rows: int, labels: int, folds: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, default=BANKING77)
     parser.add_argument("--out", type=Path,
                         default=Path(__file__).resolve().parents[1] / "docs" / "bench_banking77.md")
     args = parser.parse_args()
-    export = canonical_export(args.data)
+    export = banking77_export(args.data)
     x, y = text_frame(export["subject"], export["body"]), export["label"]
     folds = StratifiedKFold(args.folds, shuffle=True, random_state=SEED)
     results = {}

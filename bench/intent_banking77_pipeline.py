@@ -1,7 +1,8 @@
 """Benchmark: banking77 through the whole product, beside the plain baseline on the same rows.
 
 The queries go in as one canonical export, a fixed fifth (hash of the text) without its label,
-exactly as ``tests/ml/test_intent_banking77_pipeline.py`` writes them; extract, dbt build,
+as ``tests/ml/test_intent_banking77_pipeline.py`` writes them
+(``crm_followups.sample.labelled_queries``); extract, dbt build,
 ``train_intent`` and ``score_communications`` run on a fresh data folder, and the accuracy of
 the intents written for the unlabelled fifth is compared with a plain word TF-IDF + logistic
 regression and with ``fit_intent_model``, both fitted on the same labelled rows.
@@ -22,6 +23,7 @@ import pandas as pd
 
 from crm_followups.core.settings import Settings
 from crm_followups.extract.load import load_exports
+from crm_followups.sample.labelled_queries import banking77_export
 from crm_followups.transform.dbt_runner import build_warehouse
 from ml.features import text_frame
 from ml.intent import fit_intent_model
@@ -32,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _module(path: Path):
-    """A bench or test module by its path: neither folder is a package."""
+    """A bench module by its path: the folder is not a package."""
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -59,7 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=Path(tempfile.mkdtemp(prefix="b77-pipeline-")))
     args = parser.parse_args()
-    export = _module(ROOT / "tests" / "ml" / "test_intent_banking77_pipeline.py").banking77_export()
+    export = banking77_export(hold_out=True)
     plain_baseline = _module(ROOT / "bench" / "intent_banking77.py").plain_baseline
     labelled, unlabelled = export[export["label"].notna()], export[export["label"].isna()]
     x_train, x_test = (text_frame(f["subject"], f["body"]) for f in (labelled, unlabelled))

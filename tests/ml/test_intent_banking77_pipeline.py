@@ -13,9 +13,6 @@ query is 0.05 points, so the 0.5-point tolerance is ten queries.
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 import duckdb
 import numpy as np
 import pandas as pd
@@ -23,36 +20,14 @@ import pytest
 
 from crm_followups.core.settings import Settings
 from crm_followups.extract.load import load_exports
+from crm_followups.sample.labelled_queries import BANKING77, banking77_export
 from crm_followups.transform.dbt_runner import build_warehouse
 from ml.features import text_frame
 from ml.intent import fit_intent_model
 from ml.score import score_communications
 from ml.train import train_intent
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "banking77" / "train.csv"
-pytestmark = pytest.mark.skipif(not DATA.exists(), reason=f"banking77 is not at {DATA}")
-
-
-def _unlabelled(text: str) -> bool:
-    """A fixed fifth of the queries, the same in any run and row order."""
-    return int(hashlib.md5(text.encode()).hexdigest(), 16) % 5 == 0
-
-
-def banking77_export() -> pd.DataFrame:
-    """The queries as inbound communications of the canonical export, with made-up customers;
-    ``truth`` (not an export column) keeps every query's intent."""
-    queries = pd.read_csv(DATA)
-    n = len(queries)
-    unlabelled = queries["text"].map(_unlabelled)
-    return pd.DataFrame({
-        "communication_id": [f"b77-{i:05d}" for i in range(n)],
-        "customer_id": [f"cust-{i % 997:03d}" for i in range(n)],
-        "channel": np.where(np.arange(n) % 2 == 0, "chat", "email"),
-        "direction": "inbound",
-        "occurred_at": pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(np.arange(n), unit="min"),
-        "subject": "", "body": queries["text"], "agent_id": None,
-        "label": queries["category"].where(~unlabelled), "truth": queries["category"],
-    })
+pytestmark = pytest.mark.skipif(not BANKING77.exists(), reason=f"banking77 is not at {BANKING77}")
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +36,7 @@ def written_and_direct(tmp_path_factory) -> tuple[pd.DataFrame, np.ndarray]:
     answers for the same queries."""
     settings = Settings(data_dir=tmp_path_factory.mktemp("banking77") / "data", file_settle_seconds=0)
     settings.ensure_dirs()
-    export = banking77_export()
+    export = banking77_export(hold_out=True)
     inbox = settings.exports_dir / "generic"
     inbox.mkdir(parents=True, exist_ok=True)
     export.drop(columns="truth").to_csv(inbox / "communications_banking77.csv", index=False)
