@@ -175,3 +175,16 @@ def test_a_process_that_left_its_group_and_ignores_sigterm_is_killed(tmp_path: P
     killed = servers.stop_all([server])
     assert len(killed) == 1 and "SIG_IGN" in killed[0], killed
     assert not _alive(tree)
+
+
+def test_a_server_that_exits_stops_the_others_and_fails_naming_it(tmp_path: Path):
+    started = tmp_path / "started"
+    sleeper = servers.Server("sleeper", [sys.executable, "-c", "import pathlib, sys, time; "
+                                         "pathlib.Path(sys.argv[1]).touch(); time.sleep(600)", str(started)])
+    quitter = servers.Server("quitter", [sys.executable, "-c", "import pathlib, sys, time\n"
+                                         "while not pathlib.Path(sys.argv[1]).exists(): time.sleep(0.1)\n"
+                                         "sys.exit(3)", str(started)])
+    with pytest.raises(servers.ServersFailedError) as failed:
+        servers.serve("Test UI", [sleeper, quitter], f"http://127.0.0.1:{_free_port()}/", os.environ)
+    assert str(failed.value) == "Test UI: exited by itself: quitter (exit code 3); stopped sleeper, quitter"
+    assert failed.value.code == str(failed.value)  # SystemExit: printed, exit status 1
