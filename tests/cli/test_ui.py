@@ -21,6 +21,7 @@ import psutil
 import pytest
 
 from crm_followups.cli import servers
+from crm_followups.cli.stack import local_airflow_env, prepare_environment
 from crm_followups.core.settings import REPO_ROOT, Settings
 
 READY_TIMEOUT_S = 240  # Airflow: set-up (migrate, dbt parse) and three components on two busy cores
@@ -188,3 +189,17 @@ def test_a_server_that_exits_stops_the_others_and_fails_naming_it(tmp_path: Path
         servers.serve("Test UI", [sleeper, quitter], f"http://127.0.0.1:{_free_port()}/", os.environ)
     assert str(failed.value) == "Test UI: exited by itself: quitter (exit code 3); stopped sleeper, quitter"
     assert failed.value.code == str(failed.value)  # SystemExit: printed, exit status 1
+
+
+def test_the_local_airflow_reports_to_its_own_port_and_scheduled_nights_retry(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("CRM_TASK_RETRIES")  # restored after the test
+    settings = Settings(data_dir=tmp_path / "data")
+    prepare_environment(settings)  # what every command does first: in-process runs fail fast
+    assert os.environ["CRM_TASK_RETRIES"] == "0"
+    env = local_airflow_env(settings, 18123)
+    assert env["CRM_TASK_RETRIES"] == "2"  # the product's default, for the scheduler's nights
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18123/execution/"
+    assert env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] == "True"
+    secret = env["AIRFLOW__API_AUTH__JWT_SECRET"]
+    assert len(secret) >= 64 and secret != local_airflow_env(settings, 18123)["AIRFLOW__API_AUTH__JWT_SECRET"]
