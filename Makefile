@@ -16,7 +16,7 @@ export UV_COMPILE_BYTECODE := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 
-.PHONY: help install run test lint lock airflow-ui mlflow-ui sql clean
+.PHONY: help install run test lint lock airflow-ui mlflow-ui docs-ui sql clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -45,11 +45,16 @@ lint: install  ## ruff and the layers contract (import-linter, pyproject.toml)
 lock:  ## re-resolve requirements.txt into requirements.lock
 	$(UV) pip compile --quiet -p 3.11 requirements.txt -o requirements.lock
 
-airflow-ui: install  ## Airflow UI on http://127.0.0.1:8080 over the same metadata (no login)
-	$(PY) -m crm_followups ui airflow
+# the UIs run until Ctrl-C (or SIGTERM to make), which stops every process they started;
+# PORT=N serves on another port, SCHEDULE=1 lets the Airflow UI's scheduler run crm_nightly
+airflow-ui: install  ## Airflow UI on http://127.0.0.1:8080 (no login: loopback only); crm_nightly paused
+	$(PY) -m crm_followups ui airflow $(if $(PORT),--port $(PORT)) $(if $(SCHEDULE),--schedule)
 
 mlflow-ui: install  ## MLflow UI on http://127.0.0.1:5000
-	$(PY) -m crm_followups ui mlflow
+	$(PY) -m crm_followups ui mlflow $(if $(PORT),--port $(PORT))
+
+docs-ui: install  ## dbt docs on http://127.0.0.1:8580 (generated first when a night ran since)
+	$(PY) -m crm_followups ui docs $(if $(PORT),--port $(PORT))
 
 sql: install  ## query the warehouse: make sql Q="select ..."
 	$(PY) -m crm_followups sql "$(Q)"

@@ -7,7 +7,7 @@
     crm-followups summary [--date D]
     crm-followups sql "select ..."
     crm-followups dbt build --select marts
-    crm-followups ui airflow|mlflow
+    crm-followups ui airflow|mlflow|docs [--port N] [--schedule]
     crm-followups sample [--customers N] [--days N] [--seed N] [--run-date D] [--out DIR]
 
 Every command first sets Airflow's environment (``stack.prepare_environment``): Airflow reads
@@ -25,7 +25,7 @@ from typing import Annotated, Any
 
 import typer
 
-from crm_followups.cli.stack import prepare_environment, serve_ui, set_up
+from crm_followups.cli.stack import UI_PORTS, prepare_environment, serve_ui, set_up
 from crm_followups.core.settings import Settings, utc_today
 
 log = logging.getLogger("crm_followups")
@@ -246,12 +246,21 @@ def dbt(ctx: typer.Context) -> None:
 class UI(StrEnum):
     airflow = "airflow"
     mlflow = "mlflow"
+    docs = "docs"
 
 
 @app.command()
-def ui(ctx: typer.Context, which: Annotated[UI, typer.Argument(help="which UI to serve")]) -> None:
-    """Serve the Airflow (http://127.0.0.1:8080, no login) or MLflow (http://127.0.0.1:5000) UI."""
-    serve_ui(ctx.obj, which.value)
+def ui(ctx: typer.Context, which: Annotated[UI, typer.Argument(help="which UI to serve")],
+       port: Annotated[int | None, typer.Option(
+           min=1, max=65535, help="default: airflow 8080, mlflow 5000, docs 8580")] = None,
+       schedule: Annotated[bool, typer.Option(
+           "--schedule", help="airflow: unpause crm_nightly, so the scheduler runs its nights "
+                              "(default: paused; trigger runs from the UI)")] = False) -> None:
+    """Serve a UI on 127.0.0.1 until Ctrl-C / SIGTERM: Airflow (no login: loopback only),
+    MLflow, or the dbt docs (generated first when a night ran since)."""
+    if schedule and which is not UI.airflow:
+        raise typer.BadParameter("--schedule is for `ui airflow` only")
+    serve_ui(ctx.obj, which.value, port or UI_PORTS[which.value], schedule)
 
 
 @app.command()

@@ -123,12 +123,18 @@ def test_only_success_or_a_mapped_task_over_nothing_counts_as_done(mapped, recor
     assert nightly._not_done(SimpleNamespace(is_mapped=mapped), records) == why
 
 
-def test_ui_serves_the_chosen_ui_only(cli: CliRunner, monkeypatch: pytest.MonkeyPatch):
+def test_ui_serves_the_chosen_ui_on_its_port(cli: CliRunner, monkeypatch: pytest.MonkeyPatch):
     served = []
-    monkeypatch.setattr(app_module, "serve_ui", lambda settings, which: served.append(which))
+    monkeypatch.setattr(app_module, "serve_ui", lambda settings, *args: served.append(args))
     assert cli.invoke(app, ["ui", "mlflow"]).exit_code == 0
-    assert served == ["mlflow"]
+    assert cli.invoke(app, ["ui", "docs", "--port", "9001"]).exit_code == 0
+    assert cli.invoke(app, ["ui", "airflow"]).exit_code == 0
+    assert cli.invoke(app, ["ui", "airflow", "--schedule"]).exit_code == 0
+    assert served == [("mlflow", 5000, False), ("docs", 9001, False), ("airflow", 8080, False),
+                      ("airflow", 8080, True)]
     assert cli.invoke(app, ["ui", "grafana"]).exit_code == 2
+    assert "for `ui airflow` only" in cli.invoke(app, ["ui", "mlflow", "--schedule"]).output
+    assert len(served) == 4
 
 
 def test_dbt_passes_its_arguments_through_and_exits_with_dbts_code(cli: CliRunner):
