@@ -23,12 +23,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
+import mlflow
 import pytest
 
-from crm_followups.core.names import INTENT_MODEL, SENTIMENT_MODEL, TOPICS_MODEL
+from crm_followups.core.names import (
+    INTENT_EXPERIMENT,
+    INTENT_MODEL,
+    SENTIMENT_EXPERIMENT,
+    SENTIMENT_MODEL,
+    TOPICS_EXPERIMENT,
+    TOPICS_MODEL,
+)
 from crm_followups.core.settings import Settings
 from crm_followups.followups.rules import load_rules
 from crm_followups.sample.generate import generate
+from ml.examples import SYNTHETIC_TEXTS
+from ml.tracking import EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND
 from ml.train import train_intent, train_sentiment, train_topics
 
 # Generated texts, never a customer's: English and Chinese, clearly negative and positive.
@@ -136,9 +146,7 @@ def test_topics_champion_is_plain_scikit_learn_in_a_fresh_process(champions, tmp
     assert reply["modules"] == {}  # needs no code of this project
 
 
-def test_each_champion_pins_what_it_needs(champions):
-    import mlflow
-
+def test_each_champion_pins_its_requirements_and_holds_no_customer_text(champions):
     mlflow.set_tracking_uri(champions.mlflow_tracking_uri)
     for model in (INTENT_MODEL, SENTIMENT_MODEL, TOPICS_MODEL):
         folder = Path(mlflow.artifacts.download_artifacts(f"models:/{model}@champion"))
@@ -146,6 +154,14 @@ def test_each_champion_pins_what_it_needs(champions):
         assert {r.split("==")[0] for r in requirements} >= {"mlflow", "scikit-learn", "numpy", "pandas",
                                                             "scipy", "skops"}
         assert all("==" in r for r in requirements), requirements
+        example = json.loads((folder / "input_example.json").read_text())
+        assert [row[0] for row in example["data"]] == list(SYNTHETIC_TEXTS)
+
+
+def test_experiments_are_created_as_model_training_for_the_mlflow_ui(champions):
+    mlflow.set_tracking_uri(champions.mlflow_tracking_uri)
+    for name in (INTENT_EXPERIMENT, SENTIMENT_EXPERIMENT, TOPICS_EXPERIMENT):
+        assert mlflow.get_experiment_by_name(name).tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING_KIND
 
 
 def _free_port() -> int:
