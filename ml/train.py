@@ -127,7 +127,8 @@ def train_intent(settings: Settings, force: bool = False, params: IntentParams =
     of the answers scoring writes (``predict_intents``: the best label, however unsure) on the
     held-out fifth; when it wins, the same settings are fitted again on every labelled row and
     that model is registered. ``min_confidence`` (the follow-up rules' threshold per intent)
-    travels with the model, so that served it answers whether the rules act (``ml.serving``)."""
+    travels with the model, so the served model also answers whether the rules act on its answer
+    (``ml.serving``)."""
     labelled = load_labelled(settings)
     if len(labelled) < MIN_LABELLED or labelled["label"].nunique() < 2:
         return TrainResult(False, f"too few labelled communications ({len(labelled)}; "
