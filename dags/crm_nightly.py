@@ -167,9 +167,12 @@ def crm_nightly() -> None:
 
     @task
     def train(params: dict | None = None, run_id: str | None = None) -> dict:
+        from crm_followups.followups.rules import load_rules
         from ml.train import train_models
 
-        return train_models(_night(run_id), force=bool(params["force_train"]))
+        thresholds = {intent: rule.min_confidence for intent, rule in load_rules().intents.items()}
+        return train_models(_night(run_id), force=bool(params["force_train"]),
+                            intent_min_confidence=thresholds)
 
     @task
     def score_snapshot(run_id: str | None = None) -> list[dict]:

@@ -7,17 +7,26 @@ start, naming the version and where its files are.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
+import shutil
+import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
+from types import ModuleType
 
 import mlflow
+import mlflow.sklearn
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
+from mlflow.models import Model
+from mlflow.models.model import ModelInfo
 
 from crm_followups.core.names import CHAMPION_ALIAS, INTENT_MODEL, SENTIMENT_MODEL, TOPICS_MODEL
 from crm_followups.core.settings import Settings
@@ -33,6 +42,14 @@ REACHABLE_TIMEOUT_SECONDS = 5.0
 # Later calls to a server that answered: bounded too (MLflow's defaults retry for minutes).
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+# What every logged model needs to load and predict, pinned at log time to the versions it was
+# trained with, so `mlflow models serve` builds a fresh environment that reads the model files
+# (MLflow adds its own pin). Listing them also spares MLflow seconds of requirement inference.
+SERVING_PACKAGES = ("scikit-learn", "numpy", "pandas", "scipy", "skops")
+ML_PACKAGE_DIR = Path(__file__).resolve().parent
+# The MLflow UI (3.x) shows model-training pages for experiments of this kind, GenAI ones else.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING_KIND = "custom_model_development"
 
 
 class TrackingServerError(RuntimeError):
@@ -81,9 +98,12 @@ def use_experiment(settings: Settings, name: str) -> str:
         if local_store:
             settings.mlflow_dir.mkdir(parents=True, exist_ok=True)
         experiment_id = mlflow.create_experiment(
-            name, artifact_location=f"{settings.mlflow_artifacts_uri}/{name}" if local_store else None)
+            name, artifact_location=f"{settings.mlflow_artifacts_uri}/{name}" if local_store else None,
+            tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND})
     else:
         experiment_id = experiment.experiment_id
+        if EXPERIMENT_KIND_TAG not in experiment.tags:  # created before the kind was set
+            MlflowClient().set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND)
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
 
@@ -128,12 +148,38 @@ def training_due(settings: Settings, model_name: str, rows: int, force: bool,
     return None
 
 
+def pinned_requirements(packages: Sequence[str] = SERVING_PACKAGES) -> list[str]:
+    """``package==version`` of each package as installed now, when the model is logged."""
+    return [f"{package}=={importlib.metadata.version(package)}" for package in packages]
+
+
+def _copy_ml_modules(modules: Sequence[str], into: Path) -> Path:
+    """A copy of the ``ml`` package holding only ``modules``: what a model's classes and
+    functions need to be imported where this repository is not installed."""
+    package = into / ML_PACKAGE_DIR.name
+    package.mkdir()
+    for module in ("__init__", *modules):
+        shutil.copy2(ML_PACKAGE_DIR / f"{module}.py", package / f"{module}.py")
+    return package
+
+
+def log_model(model, name: str, code_modules: Sequence[str] = (), flavor: ModuleType = mlflow.sklearn,
+              **log_model_args) -> ModelInfo:
+    """Log ``model`` with the ``flavor`` module (``mlflow.sklearn`` or ``ml.serving``), in skops
+    format, with pinned requirements and the ``ml`` modules it imports at load time
+    (``code_paths``), so it loads in a fresh environment."""
+    with tempfile.TemporaryDirectory() as scratch:
+        code_paths = [str(_copy_ml_modules(code_modules, Path(scratch)))] if code_modules else None
+        return Model.log(None, flavor, name=name, sk_model=model, code_paths=code_paths,
+                         serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
+                         pip_requirements=pinned_requirements(), **log_model_args)
+
+
 def register_and_gate(model, model_name: str, score_name: str, challenger_score: float,
                       champion_score: float | None, **log_model_args) -> Gate:
     """Log and register the challenger; move ``champion`` to it only when it scores at least
     as well as the champion on the same evaluation data, else tag the run as rejected."""
-    info = mlflow.sklearn.log_model(model, name="model", registered_model_name=model_name,
-                                    **log_model_args)
+    info = log_model(model, "model", registered_model_name=model_name, **log_model_args)
     version = str(info.registered_model_version)
     promoted = champion_score is None or challenger_score >= champion_score
     if champion_score is not None:

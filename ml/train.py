@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import mlflow
@@ -34,6 +35,7 @@ from crm_followups.core.names import (
 )
 from crm_followups.core.settings import Settings
 from crm_followups.core.warehouse import connect
+from ml import serving
 from ml.evaluation import log_evaluation
 from ml.examples import input_example
 from ml.features import text_frame
@@ -49,7 +51,7 @@ from ml.intent import (
 )
 from ml.sentiment import BilingualSentiment, labelled_sentiment, polarity_sign
 from ml.topics import fit_topic_model, silhouette, topic_table
-from ml.tracking import champion, load_champion, register_and_gate, training_due, use_experiment
+from ml.tracking import champion, load_champion, log_model, register_and_gate, training_due, use_experiment
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +61,10 @@ HOLDOUT_SHARE = 0.2
 # the gate judged (without that fifth) is logged beside it under this name, and tomorrow's
 # challenger is compared with it, so the gate never scores a model on rows it learnt.
 JUDGED_MODEL = "judged_model"
-# What the models need at serving time; listing it saves MLflow seconds of inference.
-PIP_REQUIREMENTS = ["scikit-learn", "pandas", "numpy", "scipy", "skops"]
+# The ``ml`` modules the intent and sentiment models import when loaded (their classes and
+# functions, the intent model's pyfunc loader), shipped with each as ``code_paths``. Both carry
+# the same set: the first model loaded in a process provides the ``ml`` package for the others.
+MODEL_CODE = ("features", "intent", "sentiment", "serving")
 
 MIN_FOR_TOPICS = 20
 # Topics are learnt from a bounded random sample: the vocabulary and clusters settle long
@@ -112,18 +116,19 @@ def _scores(y_true, y_pred) -> dict[str, float]:
 
 
 def _log_model_args(x: pd.DataFrame, predictions) -> dict:
-    return {"signature": infer_signature(x, predictions), "input_example": input_example(),
-            "pip_requirements": PIP_REQUIREMENTS}
+    return {"signature": infer_signature(x, predictions), "input_example": input_example()}
 
 
-def train_intent(settings: Settings, force: bool = False,
-                 params: IntentParams = DEFAULT_PARAMS) -> TrainResult:
+def train_intent(settings: Settings, force: bool = False, params: IntentParams = DEFAULT_PARAMS,
+                 min_confidence: Mapping[str, float] | None = None) -> TrainResult:
     """Train, log and register an intent challenger when due; promote it when it is no worse.
 
     The challenger is judged after learning from the training four fifths only, by the accuracy
     of the answers scoring writes (``predict_intents``: the best label, however unsure) on the
     held-out fifth; when it wins, the same settings are fitted again on every labelled row and
-    that model is registered."""
+    that model is registered. ``min_confidence`` (the follow-up rules' threshold per intent)
+    travels with the model, so the served model also answers whether the rules act on its answer
+    (``ml.serving``)."""
     labelled = load_labelled(settings)
     if len(labelled) < MIN_LABELLED or labelled["label"].nunique() < 2:
         return TrainResult(False, f"too few labelled communications ({len(labelled)}; "
@@ -151,8 +156,7 @@ def train_intent(settings: Settings, force: bool = False,
         champion_accuracy = _judged_champion_accuracy(settings, x_test, y_test)
         final = judged
         if champion_accuracy is None or metrics["accuracy"] >= champion_accuracy:  # the gate will promote
-            mlflow.sklearn.log_model(judged.model, name=JUDGED_MODEL, skops_trusted_types=TRUSTED_TYPES,
-                                     pip_requirements=PIP_REQUIREMENTS)
+            log_model(judged.model, JUDGED_MODEL, MODEL_CODE, skops_trusted_types=TRUSTED_TYPES)
             final = fit_intent_model(x, y, params)
         mlflow.log_params({"features": "tfidf char_wb + word n-grams",
                            "classifier": "linear_svm, sigmoid-calibrated",
@@ -162,9 +166,12 @@ def train_intent(settings: Settings, force: bool = False,
                            "n_jobs": N_JOBS, "labelled_rows": len(labelled), "training_rows": len(labelled),
                            "judged_fit_rows": judged.fit_rows, "fit_rows": final.fit_rows,
                            "holdout_share": HOLDOUT_SHARE, "classes": y.nunique(), "reason": reason})
+        answers = serving.IntentAnswers(final.model, min_confidence or {})
+        sample = x_train.head(20)
         gate = register_and_gate(final.model, INTENT_MODEL, "holdout_accuracy", metrics["accuracy"],
-                                 champion_accuracy, skops_trusted_types=TRUSTED_TYPES,
-                                 **_log_model_args(x_train.head(20), final.model.predict(x_train.head(20))))
+                                 champion_accuracy, code_modules=MODEL_CODE, flavor=serving,
+                                 min_confidence=answers.min_confidence, skops_trusted_types=TRUSTED_TYPES,
+                                 **_log_model_args(sample, answers.predict(sample)))
     log.info("intent model v%s: accuracy %.3f, macro-F1 %.3f, %s", gate.version, metrics["accuracy"],
              metrics["macro_f1"], "promoted to champion" if gate.promoted else "kept as rejected challenger")
     return TrainResult(True, reason, gate.version, run.info.run_id, gate.promoted,
@@ -228,7 +235,7 @@ def train_sentiment(settings: Settings, force: bool = False) -> TrainResult:
                                          polarity_sign)
         sample = train[["text"]].head(20)
         gate = register_and_gate(model, SENTIMENT_MODEL, "holdout_macro_f1", metrics["macro_f1"],
-                                 champion_f1,
+                                 champion_f1, code_modules=MODEL_CODE,
                                  skops_trusted_types=["ml.sentiment.BilingualSentiment"],
                                  **_log_model_args(sample, model.predict(sample)))
     return TrainResult(True, reason, gate.version, run.info.run_id, gate.promoted,
@@ -294,9 +301,11 @@ def record_champion_topics(settings: Settings) -> bool:
     return True
 
 
-def train_models(settings: Settings, force: bool = False) -> dict[str, dict]:
-    """Every text model that is due (or all, when forced), and the champion's topic rows."""
-    trained = {"intent": asdict(train_intent(settings, force)),
+def train_models(settings: Settings, force: bool = False,
+                 intent_min_confidence: Mapping[str, float] | None = None) -> dict[str, dict]:
+    """Every text model that is due (or all, when forced), and the champion's topic rows;
+    ``intent_min_confidence``: the follow-up rules' thresholds, kept with the intent model."""
+    trained = {"intent": asdict(train_intent(settings, force, min_confidence=intent_min_confidence)),
                "sentiment": asdict(train_sentiment(settings, force)),
                "topics": asdict(train_topics(settings, force))}
     record_champion_topics(settings)
