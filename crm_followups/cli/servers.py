@@ -51,8 +51,9 @@ def answers(url: str) -> bool:
 
 
 def serve(title: str, servers: Sequence[Server], url: str, env: Mapping[str, str],
-          ready_timeout_s: float = 300.0) -> None:
-    """Run ``servers`` until SIGTERM/SIGINT; print ``url`` once it answers; stop them all."""
+          ready_timeout_s: float = 300.0, page: str = "") -> None:
+    """Run ``servers`` until SIGTERM/SIGINT; once ``url`` answers, print it (with ``page``, the
+    place a user should open); stop them all."""
     stop_signal: list[int] = []
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
@@ -64,7 +65,7 @@ def serve(title: str, servers: Sequence[Server], url: str, env: Mapping[str, str
         for server in servers:
             running[server.name] = subprocess.Popen(list(server.command), env=dict(env),
                                                     start_new_session=True)
-        problem = _watch(title, running, url, ready_timeout_s, lambda: bool(stop_signal))
+        problem = _watch(title, running, url, page, ready_timeout_s, lambda: bool(stop_signal))
     finally:
         killed = stop_all(list(running.values()))
         for sig, handler in previous.items():
@@ -76,7 +77,7 @@ def serve(title: str, servers: Sequence[Server], url: str, env: Mapping[str, str
           file=sys.stderr, flush=True)
 
 
-def _watch(title: str, running: Mapping[str, subprocess.Popen[bytes]], url: str,
+def _watch(title: str, running: Mapping[str, subprocess.Popen[bytes]], url: str, page: str,
            ready_timeout_s: float, stop_requested: Callable[[], bool]) -> str | None:
     """Wait for a stop request; say when ``url`` answers. Returns why it stopped by itself."""
     deadline = time.monotonic() + ready_timeout_s
@@ -87,7 +88,7 @@ def _watch(title: str, running: Mapping[str, subprocess.Popen[bytes]], url: str,
             return "exited by itself: " + ", ".join(f"{n} (exit code {c})" for n, c in exited.items())
         if not ready and answers(url):
             ready = True
-            print(f"{title} ready: {url}  (Ctrl-C stops it)", flush=True)
+            print(f"{title} ready: {url}{page}  (Ctrl-C stops it)", flush=True)
         if not ready and time.monotonic() > deadline:
             return f"{url} did not answer within {ready_timeout_s:.0f}s"
         time.sleep(POLL_S)

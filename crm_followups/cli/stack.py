@@ -17,6 +17,9 @@ log = logging.getLogger("crm_followups")
 
 LOOPBACK = "127.0.0.1"  # every local server: nothing but this machine reaches them
 UI_PORTS = {"airflow": 8080, "mlflow": 5000, "docs": 8580}
+# MLflow 3's UI opens in its GenAI mode unless the browser chose otherwise; only this query
+# parameter (not an experiment tag) opens it on model training (docs/models.md).
+MLFLOW_TRAINING_PAGE = "#/experiments?workflowType=machine_learning"
 
 
 def prepare_environment(settings: Settings) -> None:
@@ -126,7 +129,8 @@ def serve_mlflow_ui(settings: Settings, port: int) -> None:
     serve("MLflow UI", [Server("mlflow", [
         sys.executable, "-m", "mlflow", "server", "--backend-store-uri", settings.mlflow_tracking_uri,
         "--artifacts-destination", settings.mlflow_artifacts_uri,
-        "--host", LOOPBACK, "--port", str(port), "--workers", "1"])], f"http://{LOOPBACK}:{port}/", env)
+        "--host", LOOPBACK, "--port", str(port), "--workers", "1"])], f"http://{LOOPBACK}:{port}/", env,
+          page=MLFLOW_TRAINING_PAGE)
 
 
 def serve_docs_ui(settings: Settings, port: int) -> None:

@@ -140,7 +140,7 @@ def print_summary(settings: Settings, date: dt.date, steps: dict[str, Any] | Non
         "",
         '  query the warehouse: make sql Q="select * from marts.followups order by priority limit 20"',
         "  open the Airflow UI: make airflow-ui   (http://127.0.0.1:8080, no login)",
-        "  open the MLflow UI:  make mlflow-ui    (http://127.0.0.1:5000)",
+        "  open the MLflow UI:  make mlflow-ui    (http://127.0.0.1:5000/#/experiments?workflowType=machine_learning)",
         "  read the dbt docs:   make docs-ui      (http://127.0.0.1:8580)",
         "",
     ]
