@@ -37,12 +37,14 @@ def night_hash_salt(data_dir: Path) -> str:
 
 class Plugin(BasePlugin):
     """Sets ``crm_hash_salt`` on every cursor: DuckDB variables belong to one connection, and
-    dbt-duckdb runs each statement on a cursor of its own."""
+    dbt-duckdb opens a cursor per dbt connection."""
 
     def initialize(self, plugin_config: dict[str, Any]) -> None:
-        """Read the salt once per dbt run; ``data_dir`` comes from profiles.yml."""
-        self.salt = night_hash_salt(Path(plugin_config["data_dir"]))
+        """``data_dir`` comes from profiles.yml; the salt is looked up only when dbt connects."""
+        self.data_dir = Path(plugin_config["data_dir"])
 
     def configure_cursor(self, cursor: Any) -> None:
-        """A bound parameter keeps the salt out of every SQL text."""
-        cursor.execute("set variable crm_hash_salt = $1", [self.salt])
+        """The salt as it is now: dbt-duckdb keeps this plugin for as long as the profile's values
+        stay the same, and the salt is not one of them (a process may run nights with another
+        salt). A bound parameter keeps it out of every SQL text."""
+        cursor.execute("set variable crm_hash_salt = $1", [night_hash_salt(self.data_dir)])
