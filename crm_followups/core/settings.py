@@ -24,6 +24,8 @@ from crm_followups.core.privacy import make_private_folder, write_private_once
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 DAGS_DIR = REPO_ROOT / "dags"
+# The generated e-mail/phone salt in the data folder (when CRM_HASH_SALT is not set).
+HASH_SALT_FILE = "hash_salt"
 
 
 def night_key(run_id: str) -> str:
@@ -192,7 +194,15 @@ class Settings(BaseSettings):
     @cached_property
     def hash_salt(self) -> str:
         """The configured salt, else one generated once into the data folder (never the repo)."""
-        return self.configured_hash_salt or self._generated_secret("hash_salt")
+        return self.configured_hash_salt or self._generated_secret(HASH_SALT_FILE)
+
+    def existing_hash_salt(self) -> str | None:
+        """The salt the nights hash with, or None before the first night made one: for readers
+        such as a plain ``dbt build``, which must never hash with a salt of their own."""
+        if self.configured_hash_salt:
+            return self.configured_hash_salt
+        salt_file = self.data_dir / HASH_SALT_FILE
+        return salt_file.read_text().strip() if salt_file.is_file() else None
 
     @cached_property
     def erasure_salt(self) -> str:

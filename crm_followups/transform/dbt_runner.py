@@ -27,8 +27,8 @@ class DbtError(RuntimeError):
 
 def dbt_env(settings: Settings) -> dict[str, str]:
     """What dbt reads from the environment: the warehouse file (a night's working copy) and the
-    hashing salt (for DuckDB a profile setting; for the ``postgres`` target a session setting in
-    libpq's options)."""
+    hashing salt of these settings (for DuckDB read by the profile's plugin, dbt_salt; for the
+    ``postgres`` target a session setting in libpq's options)."""
     return {
         "CRM_DATA_DIR": str(settings.data_dir),
         "CRM_WAREHOUSE_PATH": str(settings.warehouse_path),
