@@ -1,11 +1,13 @@
 """Sentiment in -1..1 for English and Chinese, learnt from labelled text shipped with the code.
 
-- English: a logistic regression on word 1-2-gram TF-IDF plus four lexicon scores, trained
+- English: a logistic regression on word 1-2-gram TF-IDF plus five lexicon scores, trained
   on the sentences that human raters scored for the VADER paper (Hutto & Gilbert 2014; movie
   reviews, NYT editorials, tweets; MIT, in ``ml/data``). The lexicon scores are VADER's
-  (``vaderSentiment``: term counts times valence, its negators flipping and damping the next
-  two words, its normalisation ``s / sqrt(s² + 15)``; total, positive and negative part) and
-  Pattern's adjective polarities (De Smedt & Daelemans 2012, public domain, in ``ml/data``).
+  (``vaderSentiment``: term counts times valence; its rules, vectorised: a negator, "no"
+  included, flips and damps the next three words, each "!" (up to four) adds 0.292 in the
+  direction of the sum, then its normalisation ``s / sqrt(s² + 15)``; total, positive and
+  negative part), Pattern's adjective polarities (De Smedt & Daelemans 2012, public domain) and
+  AFINN-165's word valences (Nielsen 2011, ODbL), the last two in ``ml/data``.
   The lexicons know words the sentences never show; the sentences teach what the lexicons
   miss. The VADER paper's Amazon review sentences are never trained on: they measure the model.
 - Chinese: a character n-gram logistic regression trained on the 35,000 labelled product
@@ -34,6 +36,9 @@ from ml.features import TEXT_COLUMN
 NEUTRAL_WITHIN = 0.05  # VADER's convention: |compound| below this is neutral
 VADER_ALPHA = 15.0
 NEGATED_PREFIX = "neg_"
+NEGATION_WINDOW = 3  # VADER flips a lexicon word with a negator among the three words before it
+EXCLAMATION_BOOST = 0.292  # VADER's intensity added per "!", counted up to four
+MAX_EXCLAMATIONS = 4
 CJK = r"[\u4e00-\u9fff]"
 TOKEN_PATTERN = r"(?u)[\w']+|[^\w\s]{2,}"
 POSITIVE, NEGATIVE, NEUTRAL = "positive", "negative", "neutral"
@@ -45,7 +50,7 @@ CLEAR_RATING = 1.0
 # Lexicon scores enter beside thousands of TF-IDF columns; a larger scale lets the
 # regularised regression lean on them where the sentences are silent.
 LEXICON_WEIGHT = 3.0
-PATTERN_ALPHA = 1.0  # Pattern's polarities are -1..1, VADER's valences -4..4
+PATTERN_ALPHA = 1.0  # Pattern's polarities are -1..1, VADER's valences -4..4; AFINN's -5..5 as VADER's
 
 
 def _package_dir(package: str) -> Path:
@@ -65,15 +70,22 @@ def vader_lexicon() -> pd.Series:
 
 
 def vader_negators() -> list[str]:
+    """VADER's negators plus "no", which VADER also lets flip the words after it."""
     from vaderSentiment.vaderSentiment import NEGATE
 
-    return list(NEGATE)
+    return [*NEGATE, "no"]
 
 
 def pattern_lexicon() -> pd.Series:
     """Pattern's mean polarity (-1..1) per adjective, zero-polarity senses left out."""
     lexicon = pd.read_csv(DATA_DIR / "pattern_en_polarity.tsv", sep="\t", quoting=3, keep_default_na=False)
     return lexicon.set_index("term")["polarity"]
+
+
+def afinn_lexicon() -> pd.Series:
+    """AFINN-165's valence (-5..5) per English term; it rates words VADER's lexicon lacks."""
+    lexicon = pd.read_csv(DATA_DIR / "afinn_en_165.tsv", sep="\t", quoting=3, keep_default_na=False)
+    return lexicon.set_index("term")["valence"].astype(float)
 
 
 def rated_sentences(name: str) -> pd.DataFrame:
@@ -137,47 +149,52 @@ class BilingualSentiment(BaseEstimator):
         return self
 
     def _fit_english(self, text: pd.Series, positive: np.ndarray) -> None:
-        """One vocabulary holds the sentences' words and word pairs and both lexicons' terms, so
+        """One vocabulary holds the sentences' words and word pairs and the lexicons' terms, so
         that scoring tokenises each text once: TF-IDF and lexicon scores come from the same counts."""
-        vader, pattern = vader_lexicon(), pattern_lexicon()
+        lexicons = [_with_negated_twins(lexicon, self.negation_scalar)
+                    for lexicon in (vader_lexicon(), pattern_lexicon(), afinn_lexicon())]
         negators = "|".join(sorted((t.replace("-", r"\-") for t in vader_negators()), key=len, reverse=True))
-        self.negation_pattern_ = rf"\b({negators})\s+([\w']+)(?:\s+([\w']+))?"
+        self.negation_pattern_ = rf"\b({negators})" + r"(?:\s+([\w']+))?" * NEGATION_WINDOW
         marked = self._mark_negation(text)
         seen = _word_counter(min_df=2).fit(marked)
-        lexicons = [_with_negated_twins(lexicon, self.negation_scalar) for lexicon in (vader, pattern)]
-        vocabulary = list(dict.fromkeys([*seen.vocabulary_, *lexicons[0].index, *lexicons[1].index]))
+        lexicon_terms = (term for lexicon in lexicons for term in lexicon.index)
+        vocabulary = list(dict.fromkeys([*seen.vocabulary_, *lexicon_terms]))
         self.english_terms_ = _word_counter(vocabulary=vocabulary).fit([])
-        self.valence_, self.polarity_ = (lexicon.reindex(vocabulary, fill_value=0.0).to_numpy()
-                                         for lexicon in lexicons)
+        self.valence_, self.polarity_, self.afinn_valence_ = (
+            lexicon.reindex(vocabulary, fill_value=0.0).to_numpy() for lexicon in lexicons)
         counts = self.english_terms_.transform(marked)
         self.english_tfidf_ = TfidfTransformer(sublinear_tf=True).fit(counts)
         self.english_ = LogisticRegression(C=self.english_c, max_iter=3000).fit(
-            self._english_features(counts), positive)
+            self._english_features(counts, _exclamations(text)), positive)
 
     def _mark_negation(self, text: pd.Series) -> pd.Series:
-        # "not good at" -> "not neg_good neg_at"; a missing second word leaves a bare prefix,
-        # which is no term and counts for nothing.
-        return text.str.lower().str.replace(
-            self.negation_pattern_, rf"\1 {NEGATED_PREFIX}\2 {NEGATED_PREFIX}\3", regex=True)
+        # "not good at all" -> "not neg_good neg_at neg_all"; missing words leave bare prefixes,
+        # which are no lexicon term.
+        marks = "".join(f" {NEGATED_PREFIX}\\{group}" for group in range(2, NEGATION_WINDOW + 2))
+        return text.str.lower().str.replace(self.negation_pattern_, r"\1" + marks, regex=True)
 
-    def lexicon_scores(self, counts: sp.csr_matrix) -> np.ndarray:
-        """Per text (term counts): VADER's total, positive and negative score, and Pattern's,
-        each squashed to -1..1 the way VADER normalises (``s / sqrt(s² + alpha)``)."""
+    def lexicon_scores(self, counts: sp.csr_matrix, exclamations: np.ndarray) -> np.ndarray:
+        """Per text (term counts, "!" counts): VADER's total (with its "!" emphasis), positive and
+        negative score, Pattern's and AFINN's, each squashed to -1..1 the way VADER normalises
+        (``s / sqrt(s² + alpha)``)."""
         positive = counts @ np.clip(self.valence_, 0, None)
         negative = counts @ np.clip(self.valence_, None, 0)
-        pattern = counts @ self.polarity_
-        return np.column_stack([_squash(positive + negative, VADER_ALPHA), _squash(positive, VADER_ALPHA),
-                                _squash(negative, VADER_ALPHA), _squash(pattern, PATTERN_ALPHA)])
+        total = positive + negative
+        emphasised = total + np.sign(total) * EXCLAMATION_BOOST * np.minimum(exclamations, MAX_EXCLAMATIONS)
+        return np.column_stack([
+            _squash(emphasised, VADER_ALPHA), _squash(positive, VADER_ALPHA), _squash(negative, VADER_ALPHA),
+            _squash(counts @ self.polarity_, PATTERN_ALPHA),
+            _squash(counts @ self.afinn_valence_, VADER_ALPHA)])
 
     def english_counts(self, text: pd.Series) -> sp.csr_matrix:
         return self.english_terms_.transform(self._mark_negation(text))
 
-    def _english_features(self, counts: sp.csr_matrix) -> sp.csr_matrix:
-        lexicon = LEXICON_WEIGHT * self.lexicon_scores(counts)
+    def _english_features(self, counts: sp.csr_matrix, exclamations: np.ndarray) -> sp.csr_matrix:
+        lexicon = LEXICON_WEIGHT * self.lexicon_scores(counts, exclamations)
         return sp.hstack([self.english_tfidf_.transform(counts), lexicon]).tocsr()
 
     def english_polarity(self, text: pd.Series) -> np.ndarray:
-        features = self._english_features(self.english_counts(text))
+        features = self._english_features(self.english_counts(text), _exclamations(text))
         return 2.0 * self.english_.predict_proba(features)[:, 1] - 1.0
 
     def chinese_polarity(self, text: pd.Series) -> np.ndarray:
@@ -205,6 +222,10 @@ def _with_negated_twins(lexicon: pd.Series, negation_scalar: float) -> pd.Series
     twins = pd.Series(negation_scalar * lexicon.to_numpy(), index=NEGATED_PREFIX + lexicon.index)
     combined = pd.concat([lexicon, twins])
     return combined[~combined.index.duplicated()]
+
+
+def _exclamations(text: pd.Series) -> np.ndarray:
+    return text.str.count("!").to_numpy()
 
 
 def _squash(score: np.ndarray, alpha: float) -> np.ndarray:
