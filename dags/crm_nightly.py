@@ -108,7 +108,7 @@ def _release_dbt_warehouse(context, result=None) -> None:
 
 def _record_error(context) -> None:
     """On failure: the exception's last lines as an XCom, so the run's status shows why a
-    step failed even when no task log file was written (``dag.test`` logs to the console)."""
+    step failed without opening the task's log."""
     import traceback
 
     exception = context.get("exception")
