@@ -38,20 +38,22 @@ class TaskLogFiles(logging.Handler):
 
     @hookimpl
     def on_task_instance_running(self, previous_state: Any, task_instance: Any) -> None:
-        self._close()
-        self._file = init_log_file(self._render_path(ti=task_instance)).open("ab")
+        path = init_log_file(self._render_path(ti=task_instance))
+        with self.lock:
+            self.close_file()
+            self._file = path.open("ab")
 
     @hookimpl
     def on_task_instance_success(self, previous_state: Any, task_instance: Any) -> None:
-        self._close()
+        self.close_file()
 
     @hookimpl
     def on_task_instance_failed(self, previous_state: Any, task_instance: Any, error: Any) -> None:
-        self._close()
+        self.close_file()
 
     @hookimpl
     def on_task_instance_skipped(self, previous_state: Any, task_instance: Any) -> None:
-        self._close()
+        self.close_file()
 
     def __call__(self, logger: Any, method_name: str, event_dict: Any) -> Any:
         """As a structlog processor: copy the event to the task's file, pass it on unchanged."""
@@ -75,13 +77,17 @@ class TaskLogFiles(logging.Handler):
         # as the supervisor does with a task's lines: the UI renders a traceback from error_detail
         if exception := event.pop("exception", None):
             event["error_detail"] = exception
-        self._file.write(self._json[-1](None, method_name, event) + b"\n")
-        self._file.flush()
+        with self.lock:  # the in-process API server logs from its own threads too
+            if self._file is not None:
+                self._file.write(self._json[-1](None, method_name, event) + b"\n")
+                self._file.flush()
 
-    def _close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+    def close_file(self) -> None:
+        """The task ended (or the night did): later lines belong to no task's file."""
+        with self.lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
 
 
 @contextlib.contextmanager
@@ -99,4 +105,4 @@ def task_log_files() -> Iterator[TaskLogFiles]:
         get_listener_manager().pm.unregister(files)
         logging.getLogger().removeHandler(files)
         processors.remove(files)
-        files._close()
+        files.close_file()
