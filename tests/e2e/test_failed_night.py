@@ -4,10 +4,13 @@
 
 from __future__ import annotations
 
+import asyncore
 import datetime as dt
+import email
 import http.server
 import json
 import queue
+import smtpd
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -23,6 +26,7 @@ pytestmark = pytest.mark.e2e
 
 CORRUPT_NIGHT = dt.date(2025, 1, 15)  # dates no other test runs: dag.test replaces a date's run
 TIMED_OUT_NIGHT = dt.date(2025, 1, 16)
+EMAILED_NIGHT = dt.date(2025, 1, 17)
 WAIT_SECONDS = 10
 
 
@@ -55,6 +59,35 @@ def webhook() -> Iterator[Webhook]:
     server.shutdown()
     server.server_close()
     thread.join(WAIT_SECONDS)
+
+
+class Mailbox(smtpd.SMTPServer):
+    """An SMTP server on a free loopback port: every message lands in ``received``."""
+
+    def __init__(self) -> None:
+        self.channels: dict = {}
+        self.received: queue.Queue[tuple[list[str], str]] = queue.Queue()
+        super().__init__(("127.0.0.1", 0), None, map=self.channels, decode_data=True)
+        self.port = self.socket.getsockname()[1]
+
+    def process_message(self, peer: Any, mailfrom: str, rcpttos: list[str], data: str, **_: Any) -> None:
+        self.received.put((rcpttos, data))
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    server, stop = Mailbox(), threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            asyncore.loop(timeout=0.1, count=1, map=server.channels)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server
+    stop.set()
+    thread.join(WAIT_SECONDS)
+    server.close()
 
 
 def _failed_night(date: dt.date) -> tuple[str, dt.datetime, dt.datetime]:
@@ -145,3 +178,20 @@ def test_a_task_past_its_timeout_fails_and_notifies(corrupt_night, webhook, monk
     assert (message["run_id"], message["task_id"]) == (run_id, "check_config")
     assert message["error"].startswith("airflow.sdk.exceptions.AirflowTaskTimeout")
     assert _task_instances(run_id)["check_config"].state == "failed"
+
+
+def test_a_failed_task_emails_the_configured_addresses(corrupt_night, mailbox, monkeypatch):
+    """Through the provider's SmtpNotifier and the Airflow connection it is configured with."""
+    monkeypatch.setenv("CRM_NOTIFY_SMTP_TO", "oncall@example.com, data@example.com")
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps({
+        "conn_type": "smtp", "host": "127.0.0.1", "port": mailbox.port,
+        "extra": {"disable_tls": True, "disable_ssl": True, "from_email": "airflow@example.com",
+                  "retry_limit": 1, "timeout": WAIT_SECONDS}}))
+    monkeypatch.setenv("CRM_STEP_TIMEOUT_MINUTES", "0.000001")  # a quick failure: check_config
+    run_id, _, _ = _failed_night(EMAILED_NIGHT)
+    recipients, data = mailbox.received.get(timeout=WAIT_SECONDS)
+    message = email.message_from_string(data)
+    assert sorted(recipients) == ["data@example.com", "oncall@example.com"]
+    assert message["Subject"] == "crm_nightly: check_config failed for 2025-01-17"
+    body = next(part for part in message.walk() if part.get_content_type() == "text/html")
+    assert run_id in body.get_payload(decode=True).decode()
