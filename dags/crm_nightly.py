@@ -31,7 +31,11 @@ Turns the night's CRM exports into the follow-up list for the run's logical date
 Any night since `start_date` (2000-01-01) can run, so history backfills in date order
 (`crm-followups run --from D1 --to D2`); with `catchup=False` the scheduler still creates only
 the latest interval. A failed task records its exception as the XCom `error`, which
-`crm-followups status` shows.
+`crm-followups status` shows, and, when configured (`CRM_NOTIFY_WEBHOOK_URL`,
+`CRM_NOTIFY_SMTP_TO`), notifies on-call. Every task has an `execution_timeout`
+(`CRM_*_TIMEOUT_MINUTES`), so a hung step fails instead of holding the pool and every later night.
+**followups** updates the assets `crm_followups.outbox` and `crm_followups.report`,
+**publish_night** `crm_followups.followups`: downstream DAGs schedule on them by name.
 
 Every task but `score_partition` opens the run's working copy, which one process may hold at
 a time, so they run in the one-slot `warehouse` pool. The logic lives in `crm_followups` and
@@ -44,15 +48,32 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Asset, Param, dag, task
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
-from crm_followups.core.names import DAG_ID, ERROR_XCOM_KEY, PARTITION_POOL, WAREHOUSE_POOL
+from crm_followups.core.names import (
+    DAG_ID,
+    ERROR_XCOM_KEY,
+    FOLLOWUPS_ASSET,
+    OUTBOX_ASSET,
+    PARTITION_POOL,
+    REPORT_ASSET,
+    WAREHOUSE_POOL,
+)
 from crm_followups.core.settings import DBT_PROJECT_DIR, Settings
+from crm_followups.delivery.notify import failure_notifiers
 
+SETTINGS = Settings()
 # Interactive runs (`make run`, the tests) set CRM_TASK_RETRIES=0 to fail fast.
-RETRIES = Settings().task_retries
+RETRIES = SETTINGS.task_retries
+# A hung task would hold the one-slot warehouse pool and the one active run: every task times out.
+STEP_TIMEOUT = timedelta(minutes=SETTINGS.step_timeout_minutes)
+DBT_TIMEOUT = timedelta(minutes=SETTINGS.dbt_timeout_minutes)
+TRAIN_TIMEOUT = timedelta(minutes=SETTINGS.train_timeout_minutes)
+SCORE_TIMEOUT = timedelta(minutes=SETTINGS.score_timeout_minutes)
+FOLLOWUPS, OUTBOX, REPORT = (Asset(name=name, uri=uri) for name, uri in (FOLLOWUPS_ASSET, OUTBOX_ASSET,
+                                                                            REPORT_ASSET))
 # Task instances exist only for logical dates on or after a task's start_date: an early one
 # lets any history run; catchup=False keeps the scheduler from creating the missed nights.
 HISTORY_START = pendulum.datetime(2000, 1, 1, tz="UTC")
@@ -87,7 +108,7 @@ def _release_dbt_warehouse(context, result=None) -> None:
 
 def _record_error(context) -> None:
     """On failure: the exception's last lines as an XCom, so the run's status shows why a
-    step failed even when no task log file was written (``dag.test`` logs to the console)."""
+    step failed without opening the task's log."""
     import traceback
 
     exception = context.get("exception")
@@ -111,7 +132,8 @@ def _as_of(dag_run) -> pendulum.Date:
     doc_md=__doc__,
     tags=["crm", "followups"],
     default_args={"retries": RETRIES, "retry_delay": timedelta(minutes=5), "pool": WAREHOUSE_POOL,
-                  "on_failure_callback": _record_error},
+                  "execution_timeout": STEP_TIMEOUT,
+                  "on_failure_callback": [_record_error, *failure_notifiers(SETTINGS)]},
     params={"force_train": Param(False, type="boolean",
                                  description="Train a challenger even when a champion exists.")},
 )
@@ -158,14 +180,16 @@ def crm_nightly() -> None:
         execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
         # each model then its tests; tests spanning models (relationships, the singular
         # invariants) run once all their models are built
+        # no asset per dbt model (cosmos's are the machine's duckdb:/// paths): the night's
+        # outputs are declared on the tasks that publish them
         render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.AFTER_EACH,
-                                   should_detach_multiple_parents_tests=True),
-        operator_args={"install_deps": False, "emit_datasets": False,
+                                   should_detach_multiple_parents_tests=True, emit_datasets=False),
+        operator_args={"install_deps": False, "execution_timeout": DBT_TIMEOUT,
                        "pool": WAREHOUSE_POOL, "pre_execute": _export_dbt_environment,
                        "post_execute": _release_dbt_warehouse},
     )
 
-    @task
+    @task(execution_timeout=TRAIN_TIMEOUT)
     def train(params: dict | None = None, run_id: str | None = None) -> dict:
         from crm_followups.followups.rules import load_rules
         from ml.train import train_models
@@ -174,20 +198,21 @@ def crm_nightly() -> None:
         return train_models(_night(run_id), force=bool(params["force_train"]),
                             intent_min_confidence=thresholds)
 
-    @task
+    @task(execution_timeout=SCORE_TIMEOUT)
     def score_snapshot(run_id: str | None = None) -> list[dict]:
         from ml.score_partitions import snapshot_unscored
 
         return snapshot_unscored(_night(run_id), run_id)
 
-    @task(pool=PARTITION_POOL)  # reads and writes only Parquet: outside the warehouse pool
+    # reads and writes only Parquet: outside the warehouse pool
+    @task(pool=PARTITION_POOL, execution_timeout=SCORE_TIMEOUT)
     def score_partition(partition: dict, run_id: str | None = None) -> dict:
         from ml import score_partitions
 
         return score_partitions.score_partition(_night(run_id), partition)
 
     # A night with nothing new maps no partitions (skipped); the merge still runs, as a no-op.
-    @task(trigger_rule="none_failed")
+    @task(trigger_rule="none_failed", execution_timeout=SCORE_TIMEOUT)
     def score_merge(partitions: list[dict], run_id: str | None = None) -> dict:
         from ml.score_partitions import merge_partition_scores
 
@@ -203,7 +228,7 @@ def crm_nightly() -> None:
                                negative_below=rules.negative_sentiment_below,
                                engagement=rules.engagement.test_thresholds())
 
-    @task
+    @task(outlets=[OUTBOX, REPORT])
     def followups(dag_run=None) -> dict:
         from crm_followups.delivery.publish import publish_followups
         from crm_followups.followups.build import build_followups
@@ -211,7 +236,7 @@ def crm_nightly() -> None:
         settings, as_of = _night(dag_run.run_id), _as_of(dag_run)
         return {**build_followups(settings, as_of, dag_run.run_id), **publish_followups(settings, as_of)}
 
-    @task
+    @task(outlets=[FOLLOWUPS])
     def publish_night(run_id: str | None = None) -> dict:
         from crm_followups.core.nights import publish_night
 

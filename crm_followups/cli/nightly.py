@@ -1,6 +1,9 @@
 """Run ``crm_nightly`` in this process (``dag.test``: no scheduler, no servers) for one date or
 a range of dates in order, and make sure each night really did its work: a night whose tasks
-did not all run fails, naming the date and the steps, instead of ending as an empty success."""
+did not all run fails, naming the date and the steps, instead of ending as an empty success.
+
+What a scheduler would record, ``dag.test`` alone does not: each task's log file
+(``task_logs``) and the run's wall-clock start (it starts the run at its logical date)."""
 
 from __future__ import annotations
 
@@ -114,14 +117,31 @@ def step_results(run_id: str) -> dict[str, Any]:
     return steps
 
 
+def _record_wall_clock_start(run_id: str, started: dt.datetime) -> None:
+    """``dag.test`` starts a run at its logical date (midnight of the night's date), so the UI
+    would show an 81 s night as lasting hours: record when it really started."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import update
+
+    with create_session() as session:
+        session.execute(update(DagRun).where(DagRun.dag_id == DAG_ID, DagRun.run_id == run_id)
+                        .values(start_date=started))
+
+
 def run_nightly(settings: Settings, date: dt.date, force_train: bool = False) -> dict[str, Any]:
     """Run the night for ``date``; return what each step did, or raise NightFailedError."""
+    from crm_followups.cli.task_logs import task_log_files
+
     _write_sample_if_empty(settings, date)
     dag = load_dag()
     _check_date(dag, date)
     log.info("running %s for %s", DAG_ID, date)
     logical_date = dt.datetime.combine(date, dt.time(), tzinfo=dt.UTC)
-    run = dag.test(logical_date=logical_date, run_conf={"force_train": force_train})
+    started = dt.datetime.now(dt.UTC)
+    with task_log_files():
+        run = dag.test(logical_date=logical_date, run_conf={"force_train": force_train})
+    _record_wall_clock_start(run.run_id, started)
     problems = _problems(dag, run.run_id)
     if run.state != "success" or problems:
         raise NightFailedError(date, f"run {run.run_id} ended {run.state}; " + "; ".join(problems))

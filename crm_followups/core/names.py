@@ -1,5 +1,5 @@
 """Names other systems know the product by: MLflow experiments and registered models, the
-registry alias that scoring follows, Airflow pools. Renaming one strands what was stored
+registry alias that scoring follows, Airflow pools and assets. Renaming one strands what was stored
 under the old name, so they are written once, here."""
 
 from __future__ import annotations
@@ -20,3 +20,9 @@ ERROR_XCOM_KEY = "error"
 WAREHOUSE_POOL = "warehouse"
 # Airflow's own pool: tasks that never open the warehouse (the scoring partitions) run here.
 PARTITION_POOL = "default_pool"
+
+# The night's outputs as Airflow assets (name, URI): other DAGs schedule on them by name. Stable
+# names and URIs, not machine paths, so they stay the same wherever the data folder lives.
+FOLLOWUPS_ASSET = ("crm_followups.followups", "crm-followups://warehouse/marts.followups")
+OUTBOX_ASSET = ("crm_followups.outbox", "crm-followups://outbox/followups.csv")
+REPORT_ASSET = ("crm_followups.report", "crm-followups://reports/run.html")

@@ -83,6 +83,27 @@ class Settings(BaseSettings):
         None, ge=1, description="CRM_RAW_RETENTION_DAYS: raw rows delivered (``_loaded_at``) more than "
                                 "this many days ago that a later delivery of the same record replaced "
                                 "are dropped each night at extract; default: kept (docs/privacy.md).")
+    dbt_timeout_minutes: float = Field(
+        10, gt=0, description="CRM_DBT_TIMEOUT_MINUTES: longest one dbt model, snapshot or test task "
+                              "may run before it fails (a whole 1M-row night's dbt takes about 85 s).")
+    train_timeout_minutes: float = Field(
+        60, gt=0, description="CRM_TRAIN_TIMEOUT_MINUTES: longest the train task may run (intent "
+                              "training alone took 323 s at 1M communications on a loaded machine).")
+    score_timeout_minutes: float = Field(
+        30, gt=0, description="CRM_SCORE_TIMEOUT_MINUTES: longest each scoring task (snapshot, one "
+                              "partition, merge) may run.")
+    step_timeout_minutes: float = Field(
+        15, gt=0, description="CRM_STEP_TIMEOUT_MINUTES: longest any other task of the night may run "
+                              "(checks, extract, trends, follow-ups, publish).")
+    notify_webhook_url: str | None = Field(
+        None, description="CRM_NOTIFY_WEBHOOK_URL: a failed task POSTs a JSON summary (DAG, run, task, "
+                          "date, the error's last line; no customer data) here; default: no webhook.")
+    notify_smtp_to: str | None = Field(
+        None, description="CRM_NOTIFY_SMTP_TO: comma-separated addresses e-mailed when a task fails, "
+                          "through the Airflow connection CRM_NOTIFY_SMTP_CONN_ID; default: no e-mail.")
+    notify_smtp_conn_id: str = Field(
+        "smtp_default", description="CRM_NOTIFY_SMTP_CONN_ID: the Airflow SMTP connection the failure "
+                                    "e-mails go through (e.g. AIRFLOW_CONN_SMTP_DEFAULT).")
     generic_encoding: str = Field(
         "utf-8", description="CRM_GENERIC_ENCODING: encoding of the generic inbox's CSV files (utf-8 "
                              "with or without BOM, utf-16, latin-1, gbk, gb18030, ...).")
@@ -112,6 +133,11 @@ class Settings(BaseSettings):
     def for_night(self, run_id: str) -> Settings:
         """These settings for one DAG run: its steps work on the night's own working copy."""
         return self.model_copy(update={"night": night_key(run_id)})
+
+    @property
+    def notify_smtp_recipients(self) -> list[str]:
+        """The addresses of ``CRM_NOTIFY_SMTP_TO``; empty: no failure e-mail."""
+        return [a.strip() for a in (self.notify_smtp_to or "").split(",") if a.strip()]
 
     @property
     def published_warehouse_path(self) -> Path:

@@ -100,3 +100,51 @@ def test_dag_file_imports_nothing_heavy():
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     # cosmos logs its parsing to stdout: read only the line this check printed
     assert loaded.stdout.splitlines()[-1] == "heavy:"
+
+
+def test_every_task_has_a_timeout_sized_for_its_step(dagbag):
+    """A hung task would hold the one-slot pool and the one active run: none may run forever."""
+    dag = dagbag.dags["crm_nightly"]
+    settings = Settings()
+    assert all(t.execution_timeout is not None for t in dag.tasks)
+    minutes = {t.task_id: t.execution_timeout.total_seconds() / 60 for t in dag.tasks}
+    assert minutes["train"] == settings.train_timeout_minutes
+    assert minutes["transform.fct_communications.run"] == settings.dbt_timeout_minutes
+    assert minutes["score_partition"] == minutes["score_merge"] == settings.score_timeout_minutes
+    assert minutes["extract"] == minutes["publish_night"] == settings.step_timeout_minutes
+
+
+def test_timeouts_come_from_the_settings(monkeypatch):
+    monkeypatch.setenv("CRM_TRAIN_TIMEOUT_MINUTES", "7.5")
+    dag = runpy.run_path(str(DAGS_DIR / "crm_nightly.py"))["crm_nightly"]()
+    assert dag.get_task("train").execution_timeout.total_seconds() == 450
+
+
+def test_the_nights_outputs_are_assets_with_stable_names_and_no_machine_paths(dagbag):
+    """Downstream DAGs schedule on these names; cosmos's per-model duckdb:/// assets are off."""
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    # cosmos adds its assets when a dbt task runs, unless its RenderConfig turns them off
+    dbt_tasks = [t for t in dagbag.dags["crm_nightly"].tasks if t.task_id.startswith("transform.")]
+    assert dbt_tasks and not any(t.emit_datasets for t in dbt_tasks)
+    dag = DagSerialization.from_dict(DagSerialization.to_dict(dagbag.dags["crm_nightly"]))
+    outlets = {t.task_id: {(a.name, a.uri) for a in t.outlets} for t in dag.tasks if t.outlets}
+    assert outlets == {
+        "followups": {("crm_followups.outbox", "crm-followups://outbox/followups.csv"),
+                      ("crm_followups.report", "crm-followups://reports/run.html")},
+        "publish_night": {("crm_followups.followups", "crm-followups://warehouse/marts.followups")},
+    }
+
+
+def test_failure_notifiers_are_off_by_default_and_on_when_configured(dagbag, monkeypatch):
+    from crm_followups.delivery.notify import WebhookNotifier
+
+    callbacks = dagbag.dags["crm_nightly"].get_task("extract").on_failure_callback
+    assert [c.__name__ for c in callbacks] == ["_record_error"]
+    monkeypatch.setenv("CRM_NOTIFY_WEBHOOK_URL", "http://127.0.0.1:9/hook")
+    monkeypatch.setenv("CRM_NOTIFY_SMTP_TO", "oncall@example.com, data@example.com")
+    dag = runpy.run_path(str(DAGS_DIR / "crm_nightly.py"))["crm_nightly"]()
+    record_error, webhook, email = dag.get_task("transform.fct_communications.run").on_failure_callback
+    assert record_error.__name__ == "_record_error"
+    assert isinstance(webhook, WebhookNotifier) and webhook.url == "http://127.0.0.1:9/hook"
+    assert email.to == ["oncall@example.com", "data@example.com"] and email.smtp_conn_id == "smtp_default"

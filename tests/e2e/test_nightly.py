@@ -14,7 +14,7 @@ import pytest
 
 from crm_followups.cli.nightly import run_nightly
 from crm_followups.cli.stack import set_up
-from crm_followups.core.names import CHAMPION_ALIAS, INTENT_EXPERIMENT, INTENT_MODEL
+from crm_followups.core.names import CHAMPION_ALIAS, DAG_ID, INTENT_EXPERIMENT, INTENT_MODEL
 from crm_followups.core.settings import Settings
 
 pytestmark = pytest.mark.e2e
@@ -146,6 +146,31 @@ def test_outbox_csv_and_report_are_published(nightly):
     rows = con.execute("select count(*) from marts.followups where as_of_date = ?", [RUN_DATE]).fetchone()[0]
     assert len(outbox.read_text(encoding="utf-8").splitlines()) == rows + 1
     assert "Follow-ups for" in report.read_text(encoding="utf-8")
+
+
+def test_every_task_of_the_night_has_its_log_and_the_run_its_wall_clock_times(nightly):
+    """As the UI shows a night run by `make run`: each task's log through Airflow's own reader
+    (the dbt nodes' too), and the run timed from its real start."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.log.log_reader import TaskLogReader
+    from airflow.utils.session import create_session
+
+    logical_date = dt.datetime.combine(RUN_DATE, dt.time(), tzinfo=dt.UTC)
+    with create_session() as session:
+        run = session.query(DagRun).filter_by(dag_id=DAG_ID, logical_date=logical_date).one()
+        tis = [ti for ti in run.get_task_instances(session=session) if ti.try_number]
+        logs = {(ti.task_id, ti.map_index): list(TaskLogReader().read_log_chunks(ti, ti.try_number, {})[0])
+                for ti in tis}
+        ran_from, ran_to = min(ti.start_date for ti in tis), max(ti.end_date for ti in tis)
+        started, ended = run.start_date, run.end_date
+    # the second night of the fixture has nothing new to score: no partition ran
+    assert {"transform.fct_communications.run", "score_merge", "publish_night"} <= {t for t, _ in logs}
+    for task, events in logs.items():  # the task runner's own lines are in every task's file
+        assert any(getattr(e, "logger", None) == "task" for e in events), task
+    dbt_log = " ".join(str(e.event) for e in logs[("transform.fct_communications.run", -1)])
+    assert "fct_communications" in dbt_log, dbt_log[:2000]
+    assert ran_from - dt.timedelta(seconds=30) <= started <= ran_from
+    assert ran_to <= ended <= ran_to + dt.timedelta(seconds=30)
 
 
 # An analyst's client: holds one read-only connection and queries it until told to stop, then
