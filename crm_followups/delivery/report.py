@@ -55,8 +55,8 @@ with top as (
         on m.customer_id = t.customer_id and m.communication_id = t.evidence_id
     qualify row_number() over (partition by t.followup_id order by m.occurred_at desc) = 1
 )
-select t.owner_queue, t.priority, t.score, t.due_date, t.customer_id, c.name, c.company, t.reason,
-       m.subject, m.first_lines, t.recommended_channel, t.detail
+select t.owner_queue, t.priority, t.score, strftime(t.due_date, '%Y-%m-%d') as due_date, t.customer_id,
+       c.name, c.company, t.reason, m.subject, m.first_lines, t.recommended_channel, t.detail
 from top t left join customers c using (customer_id) left join messages m using (followup_id)
 order by t.owner_queue, t.priority, t.score desc, t.followup_id"""
 

@@ -75,7 +75,7 @@ def test_each_followup_shows_the_customers_name_company_and_the_message_that_rai
     assert "line 1\nline 2\nline 3</div>" in ann and "line 4" not in ann  # first lines only
 
     wang = next(row for row in _rows(page) if "<td>c2</td>" in row)
-    assert "王小明" in wang and "北京星辰科技有限公司" in wang
+    assert "王小明" in wang and "北京星辰科技有限公司" in wang and f"<td>{AS_OF}</td>" in wang
     assert "投诉：发票错误" in wang and "发票金额不对，请联系我 [phone]。" in wang
     assert "not the evidence" not in wang  # the first evidence raised it, not a later one
 
