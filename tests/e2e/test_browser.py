@@ -136,6 +136,14 @@ def page(browser):
     context.close()
 
 
+def _close_mlflow_assistant(page) -> None:
+    """MLflow 3's assistant panel takes a quarter of every page: out of the screenshots (once
+    closed, it stays closed for the browser context)."""
+    close = page.get_by_role("button", name="Close", exact=True).first
+    if close.is_visible():
+        close.click()
+
+
 def _screenshot(page, name: str, full_page: bool = False) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
@@ -145,6 +153,7 @@ def test_mlflow_lists_the_five_experiments(servers: Servers, page) -> None:
     page.goto(f"{servers.mlflow}/#/experiments")
     for name in EXPERIMENTS:
         page.get_by_role("link", name=name, exact=True).wait_for()
+    _close_mlflow_assistant(page)
     _screenshot(page, "mlflow-experiments")
 
 
@@ -154,11 +163,14 @@ def test_mlflow_shows_a_crm_intent_run_with_metrics_and_its_confusion_matrix(nig
     page.goto(run)
     page.get_by_text("holdout_accuracy").first.wait_for()
     page.get_by_text("holdout_macro_f1").first.wait_for()
+    _close_mlflow_assistant(page)
+    page.get_by_text("holdout_macro_f1").first.scroll_into_view_if_needed()
     _screenshot(page, "mlflow-intent-run")
 
     page.goto(f"{run}/artifacts/holdout_confusion_matrix.png")
     page.get_by_text("holdout_confusion_matrix.png").first.wait_for()
     page.locator("img[src*='holdout_confusion_matrix.png'], img[src^='blob:']").first.wait_for()
+    _close_mlflow_assistant(page)
     _screenshot(page, "mlflow-confusion-matrix")
 
 
@@ -171,12 +183,15 @@ def test_mlflow_compares_two_intent_runs(night: Night, servers: Servers, page) -
     for run_id in night.intent_runs[:2]:
         page.get_by_text(run_id).first.wait_for()
     page.get_by_text("holdout_accuracy").first.wait_for()
+    page.locator(".js-plotly-plot").first.wait_for()  # the runs' parallel coordinates
+    _close_mlflow_assistant(page)
     _screenshot(page, "mlflow-compare-runs")
 
 
 def test_mlflow_registry_shows_crm_intent_with_its_champion(servers: Servers, page) -> None:
     page.goto(f"{servers.mlflow}/#/models/{INTENT_MODEL}")
     page.get_by_text(f"@ {CHAMPION_ALIAS}", exact=True).wait_for()
+    _close_mlflow_assistant(page)
     _screenshot(page, "mlflow-registry-champion")
 
 
@@ -184,10 +199,12 @@ def test_airflow_shows_crm_nightly_succeeded_with_the_dbt_task_group(servers: Se
     page.goto(f"{servers.airflow}/dags/{DAG_ID}/runs")
     page.locator("tbody tr").first.get_by_text("Success", exact=True).wait_for()  # newest first
     _screenshot(page, "airflow-crm-nightly-runs")
-    page.goto(f"{servers.airflow}/dags/{DAG_ID}")
-    page.get_by_text("transform", exact=True).first.wait_for()
-    page.get_by_text("Latest Run", exact=True).wait_for()
-    _screenshot(page, "airflow-crm-nightly")
+    page.goto(f"{servers.airflow}/dags/{DAG_ID}/tasks/group/transform")
+    page.get_by_text("Failed Task Instances").first.wait_for()
+    page.get_by_role("button", name="Expand all task groups").click()
+    for dbt_node in ("stg_generic__communications", "fct_communications", "snp_customers"):  # one per model
+        page.get_by_text(dbt_node, exact=True).first.wait_for()
+    _screenshot(page, "airflow-transform-group")
 
 
 def test_dbt_docs_show_the_lineage_graph(servers: Servers, page) -> None:
@@ -238,5 +255,7 @@ def test_the_report_shows_names_and_messages_with_chinese_in_a_cjk_font(night: N
     chinese = next(name for name, _ in rows if any("\u4e00" <= char <= "\u9fff" for char in name))
     cell = page.get_by_role("link", name=chinese, exact=True).first
     cell.evaluate("element => element.id = 'chinese-name'")
-    assert any("CJK" in font for font in _fonts_rendering(page, "#chinese-name"))
+    fonts = _fonts_rendering(page, "#chinese-name")
+    assert any("CJK" in font for font in fonts), (
+        f"{chinese!r} was drawn with {fonts}, no CJK font: is fonts-noto-cjk installed (make browser)?")
     _screenshot(page, "report", full_page=True)
