@@ -16,7 +16,7 @@ export UV_COMPILE_BYTECODE := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 
-.PHONY: help install run test lint lock airflow-ui mlflow-ui docs-ui sql clean
+.PHONY: help install browser run test lint lock airflow-ui mlflow-ui docs-ui sql clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -35,7 +35,23 @@ install: $(VENV)/.installed  ## create .venv from the lock file
 run: install  ## run crm_nightly for DATE (default today), or FROM=D1 TO=D2 in date order
 	$(PY) -m crm_followups run $(if $(FROM),--from $(FROM) --to $(TO),--date $(DATE))
 
-test: install  ## run the test suite
+# The browser tests (tests/e2e/test_browser.py) drive Debian's chromium, never a downloaded one;
+# fonts-noto-cjk lets it draw the Chinese in the pages it screenshots.
+BROWSER_PACKAGES := chromium fonts-noto-cjk
+BROWSER_FILES := /usr/bin/chromium /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+
+browser:  ## install Debian's chromium and CJK fonts for the browser tests (root; once)
+	@if ls $(BROWSER_FILES) >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null; \
+	elif [ "$$CI" = true ]; then \
+	  echo "make browser: CI needs $(BROWSER_PACKAGES), and only root can install them" >&2; exit 1; \
+	else \
+	  echo "make browser: $(BROWSER_PACKAGES) missing and not root: the browser tests will skip" \
+	       "(sudo apt-get install $(BROWSER_PACKAGES))"; \
+	fi
+
+test: install browser  ## run the test suite (browser tests included: make browser)
 	$(PY) -m pytest
 
 lint: install  ## ruff and the layers contract (import-linter, pyproject.toml)

@@ -16,6 +16,7 @@ from crm_followups.core.settings import Settings
 from crm_followups.core.warehouse import connect
 from crm_followups.delivery.outbox import followup_tasks, write_outbox
 from crm_followups.delivery.report import read_report_data, write_report
+from crm_followups.followups.rules import load_rules
 from ml.tracking import use_experiment
 
 log = logging.getLogger(__name__)
@@ -29,8 +30,9 @@ def trends_run_id(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> str | None:
 
 
 def publish_followups(settings: Settings, as_of: dt.date) -> dict[str, str | None]:
+    crm_record_url = load_rules().crm_record_url
     with connect(settings) as con:
-        tasks, report = followup_tasks(con, as_of), read_report_data(con, as_of)
+        tasks, report = followup_tasks(con, as_of), read_report_data(con, as_of, crm_record_url)
         run_id = trends_run_id(con, as_of)
     outbox, page = write_outbox(settings, as_of, tasks), write_report(settings, report)
     if run_id is None:

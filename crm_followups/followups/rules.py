@@ -5,10 +5,11 @@ fails the night at its start, naming the file and the key."""
 
 from __future__ import annotations
 
+import string
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
+from pydantic import Field, NonNegativeInt, PositiveInt, field_validator, model_validator
 
 from crm_followups.core.config_files import StrictModel, load_config_file
 
@@ -58,6 +59,24 @@ class ScoreWeights(StrictModel):
     waiting: float = Field(ge=0)
 
 
+def check_crm_record_url(template: str) -> str:
+    """A link template must be an http(s) URL whose only placeholder is ``{customer_id}``: any
+    other would fail (or link somewhere else) only when the report is written, and a
+    ``javascript:`` link would run in the reader's mail client."""
+    if not template:
+        return template
+    if not template.startswith(("https://", "http://")):
+        raise ValueError(f"crm_record_url {template!r} must start with https:// or http://")
+    try:
+        fields = {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
+    except ValueError as error:
+        raise ValueError(f"crm_record_url {template!r} is not a template: {error}") from None
+    if fields != {"customer_id"}:
+        raise ValueError(f"crm_record_url {template!r} must hold {{customer_id}} and no other "
+                         f"placeholder (found: {', '.join(sorted(fields)) or 'none'})")
+    return template
+
+
 class FollowupRules(StrictModel):
     owner_queue: dict[str, Queue]
     intents: dict[str, IntentReason]
@@ -71,6 +90,13 @@ class FollowupRules(StrictModel):
     due_in_days: dict[Literal[1, 2, 3], NonNegativeInt]  # by priority
     reply_channel_instead: dict[Channel, Channel]
     email_opt_out_channel: Channel
+    # the report links each customer to their CRM record; "" for no link
+    crm_record_url: str = ""
+
+    @field_validator("crm_record_url")
+    @classmethod
+    def _crm_record_url_is_a_template(cls, template: str) -> str:
+        return check_crm_record_url(template)
 
     @model_validator(mode="after")
     def _every_reason_has_a_queue(self) -> FollowupRules:

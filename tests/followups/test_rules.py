@@ -61,3 +61,17 @@ def test_an_intents_confidence_threshold_is_a_probability(tmp_path: Path) -> Non
     with pytest.raises(ConfigFileError, match=f"{path}: intents.complaint.min_confidence: Input should be "
                                               "less than or equal to 1"):
         load_rules(path)
+
+
+def test_the_crm_record_url_is_a_template_of_the_customer_id(tmp_path: Path) -> None:
+    assert load_rules().crm_record_url == "https://crm.example.com/customers/{customer_id}"
+    no_link = _rules_with(tmp_path, lambda rules: rules.update(crm_record_url=""))
+    assert load_rules(no_link).crm_record_url == ""
+    wrong = [("https://crm.example.com/customers/", r"no other placeholder \(found: none\)"),
+             ("https://crm.example.com/{account}/{customer_id}", r"\(found: account, customer_id\)"),
+             ("javascript:alert({customer_id})", "must start with https:// or http://"),
+             ("https://crm.example.com/{customer_id", "is not a template")]
+    for template, why in wrong:
+        path = _rules_with(tmp_path, lambda rules, template=template: rules.update(crm_record_url=template))
+        with pytest.raises(ConfigFileError, match=f"{path}: crm_record_url: Value error, .*{why}"):
+            load_rules(path)

@@ -13,15 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
-import signal
 import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, closing
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -30,6 +24,7 @@ from crm_followups.core.names import CHAMPION_ALIAS, INTENT_EXPERIMENT, INTENT_M
 from crm_followups.core.settings import Settings
 from crm_followups.sample.generate import write_export
 from ml.features import text_frame
+from tests.servers import Processes, free_port, http_ok
 
 pytestmark = pytest.mark.integration
 
@@ -43,12 +38,6 @@ def _answers(host: str, port: int) -> bool:
     with closing(socket.socket()) as sock:
         sock.settimeout(1)
         return sock.connect_ex((host, port)) == 0
-
-
-def _free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -83,60 +72,6 @@ def _sqlalchemy(dsn: str) -> str:
     return dsn.replace("postgresql://", "postgresql+psycopg2://", 1)
 
 
-class Processes:
-    """Long-running servers, each in its own process group so all its children stop too."""
-
-    def __init__(self, log_dir: Path, env: dict[str, str]) -> None:
-        self.log_dir, self.env, self.running = log_dir, env, {}
-        log_dir.mkdir(parents=True, exist_ok=True)
-
-    def start(self, name: str, *args: str) -> None:
-        log = (self.log_dir / f"{name}.log").open("w")
-        self.running[name] = subprocess.Popen([sys.executable, "-m", *args], env=self.env, stdout=log,
-                                              stderr=subprocess.STDOUT, start_new_session=True)
-
-    def run(self, *args: str) -> str:
-        done = subprocess.run([sys.executable, "-m", *args], env=self.env, capture_output=True, text=True)
-        assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
-        return done.stdout
-
-    def assert_alive(self) -> None:
-        dead = {n: p.returncode for n, p in self.running.items() if p.poll() is not None}
-        assert not dead, f"exited early: {dead}\n{self.tails()}"
-
-    def tails(self, lines: int = 25) -> str:
-        return "\n".join(f"--- {log.name}\n" + "\n".join(log.read_text().splitlines()[-lines:])
-                         for log in sorted(self.log_dir.glob("*.log")))
-
-    def stop_all(self) -> None:
-        for process in self.running.values():
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        for process in self.running.values():
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-
-
-def _wait_for(what: str, ready, processes: Processes, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not ready():
-        processes.assert_alive()
-        assert time.monotonic() < deadline, f"timed out waiting for {what}\n{processes.tails()}"
-        time.sleep(2)
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
 def _dag_run_state(airflow_db: str) -> str | None:
     import psycopg2
 
@@ -162,7 +97,7 @@ def _dag_parsed(airflow_db: str) -> bool:
 def celery_run(tmp_path_factory, databases) -> Iterator[tuple[Settings, str]]:
     settings = Settings(data_dir=tmp_path_factory.mktemp("distributed") / "data")
     settings.ensure_dirs()
-    api_port, mlflow_port = _free_port(), _free_port()
+    api_port, mlflow_port = free_port(), free_port()
     mlflow_uri = f"http://127.0.0.1:{mlflow_port}"
     env = {
         **os.environ, **settings.airflow_env(),
@@ -196,14 +131,14 @@ def celery_run(tmp_path_factory, databases) -> Iterator[tuple[Settings, str]]:
         processes.start("scheduler", "airflow", "scheduler")
         processes.start("dag-processor", "airflow", "dag-processor")
         processes.start("worker", "airflow", "celery", "worker", "--skip-serve-logs")
-        _wait_for("the api-server", lambda: _http_ok(f"http://127.0.0.1:{api_port}/api/v2/monitor/health"),
-                  processes, 120)
-        _wait_for("the MLflow server", lambda: _http_ok(f"{mlflow_uri}/health"), processes, 120)
-        _wait_for("the DAG to be parsed", lambda: _dag_parsed(databases["airflow"]), processes, 120)
+        processes.wait_for("the api-server",
+                           lambda: http_ok(f"http://127.0.0.1:{api_port}/api/v2/monitor/health"), 120)
+        processes.wait_for("the MLflow server", lambda: http_ok(f"{mlflow_uri}/health"), 120)
+        processes.wait_for("the DAG to be parsed", lambda: _dag_parsed(databases["airflow"]), 120)
         processes.run("airflow", "dags", "trigger", "crm_nightly",
                       "--logical-date", f"{RUN_DATE}T00:00:00+00:00")
-        _wait_for("crm_nightly to finish", lambda: _dag_run_finished(databases["airflow"]),
-                  processes, DAG_TIMEOUT_S)
+        processes.wait_for("crm_nightly to finish", lambda: _dag_run_finished(databases["airflow"]),
+                           DAG_TIMEOUT_S)
         state = _dag_run_state(databases["airflow"])
         assert state == "success", f"crm_nightly ended {state}\n{processes.tails()}"
         yield settings, mlflow_uri
