@@ -173,7 +173,7 @@ class Night:
     tree_pss: int
     steps: dict[str, dict[str, float | int]]
     results: dict[str, Any]
-    profile: list[tuple[str, float]] = field(default_factory=list)
+    profile: str | None = None  # the raw py-spy stacks, when profiled
 
     @property
     def train_seconds(self) -> float:
@@ -212,28 +212,38 @@ def profile_command(command: list[str], out: Path) -> list[str]:
             "--", *command]
 
 
-def top_frames(raw_profile: Path) -> list[tuple[str, float]]:
-    """The project's functions (crm_followups, ml, dags) and the libraries they spend in, by share
-    of samples whose stack holds them (inclusive), largest first."""
+@dataclass
+class Profile:
+    """Where a night's samples were: by function inclusive (its stack holds it) and by leaf."""
+
+    inclusive: list[tuple[str, float]]
+    leaves: list[tuple[str, float]]
+
+
+def read_profile(raw_profile: Path) -> Profile:
+    """py-spy's raw stacks, as shares of all samples. Airflow's task-running frames and thread
+    plumbing hold every sample: left out, so what remains names the work."""
     inclusive: Counter[str] = Counter()
+    leaves: Counter[str] = Counter()
     total = 0
     for line in raw_profile.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
         frames = [f for f in stack.split(";") if not f.startswith(("process ", "thread "))]
+        if not frames or not count.isdigit():
+            continue
         total += int(count)
+        leaves[frames[-1]] += int(count)
         for frame in set(frames):
-            inclusive[frame] += int(count)
-    interesting = [(f, n) for f, n in inclusive.most_common() if _worth_showing(f)]
-    return [(f, n / total) for f, n in interesting[:PROFILE_TOP]] if total else []
+            if _names_work(frame):
+                inclusive[frame] += int(count)
+    return Profile(*([(f, n / max(total, 1)) for f, n in counts.most_common(PROFILE_TOP)]
+                     for counts in (inclusive, leaves)))
 
 
-def _worth_showing(frame: str) -> bool:
-    """Frames naming work, not the entry points every sample passes through."""
-    entry = ("<module>", "run_one_night", "run_nightly", "_run_module", "test (", "_execute_task",
-             "run (", "_run_raw_task", "execute (", "main (")
-    return not frame.startswith(entry) and "threading.py" not in frame
+def _names_work(frame: str) -> bool:
+    plumbing = ("(airflow/", "(threading.py)", "(multiprocessing/", "(concurrent/", "(runpy.py)",
+                "(nightly.py)", "(<frozen ")
+    return not any(p in frame for p in plumbing)
 
 
 def run_night(name: str, data_dir: Path, date: dt.date, work: Path, profile: bool) -> Night:
@@ -246,7 +256,7 @@ def run_night(name: str, data_dir: Path, date: dt.date, work: Path, profile: boo
     process_wall, memory = measured_process(command, child_environment(data_dir), work / f"night-{date}.log")
     result = json.loads(result_file.read_text())
     night = Night(name, date, result["wall"], process_wall, memory.largest, memory.tree, result["steps"],
-                  result["results"], top_frames(raw_profile) if profile else [])
+                  result["results"], str(raw_profile) if profile else None)
     print(f"    {night.wall:.1f} s (process {process_wall:.1f} s), peak PSS tree "
           f"{memory.tree / 2**20:.0f} MiB, scored {night.scored}", flush=True)
     return night
@@ -379,9 +389,12 @@ def profile_section(size: SizeResult) -> list[str]:
     lines = []
     for night in size.nights:
         if night.profile:
-            lines += [f"**{night.name}** (py-spy, {PROFILE_RATE} samples/s, share of samples whose stack "
-                      "holds the function):", "", "| share | function (file) |", "|---:|---|"]
-            lines += [f"| {share:.0%} | `{frame}` |" for frame, share in night.profile] + [""]
+            profile = read_profile(Path(night.profile))
+            lines += [f"**{night.name}** (py-spy, {PROFILE_RATE} samples/s; Airflow's own frames left out):",
+                      "", "| share of samples in | function (file) | | share of samples at | leaf function |",
+                      "|---:|---|---|---:|---|"]
+            lines += [f"| {a:.0%} | `{fa}` | | {b:.0%} | `{fb}` |"
+                      for (fa, a), (fb, b) in zip(profile.inclusive, profile.leaves, strict=False)] + [""]
     return lines
 
 
@@ -424,11 +437,16 @@ def write_report(out: Path, sizes: list[SizeResult], about: dict[str, str]) -> N
     out.write_text("\n".join(lines).rstrip() + "\n")
 
 
+def _saved_night(night: dict[str, Any], work: Path) -> Night:
+    raw_profile = work / f"profile-{night['date']}.txt"
+    return Night(**{**night, "date": dt.date.fromisoformat(night["date"]),
+                    "profile": str(raw_profile) if raw_profile.exists() else None})
+
+
 def read_results(path: Path) -> tuple[dict[str, str], list[SizeResult]]:
     """A run's saved measurements (``results.json`` in its work dir), to report them again."""
     saved = json.loads(path.read_text())
-    sizes = [SizeResult(**{**size, "nights": [Night(**{**night, "date": dt.date.fromisoformat(night["date"]),
-                                                        "profile": [tuple(p) for p in night["profile"]]})
+    sizes = [SizeResult(**{**size, "nights": [_saved_night(night, path.parent / size["label"])
                                               for night in size["nights"]]})
              for size in saved["sizes"]]
     return saved["machine"], sizes
