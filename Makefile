@@ -2,6 +2,8 @@
 #   make run [DATE=YYYY-MM-DD | FROM=YYYY-MM-DD TO=YYYY-MM-DD]
 #                                the nightly DAG end to end on what is in the export inbox
 #   make test                    the test suite
+#   make bench [SIZES=100k,1M] [PROFILE=1]
+#                                the real DAG on generated exports -> docs/benchmarks.md (1M: hours)
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -10,13 +12,14 @@ PY := $(VENV)/bin/python
 UV := $(shell uv --version >/dev/null 2>&1 && echo uv || echo .tools/bin/uv)
 DATE ?= $(shell date -u +%F)
 Q ?= select * from marts.followups order by priority, score desc limit 20
+SIZES ?= 100k,1M
 
 export CRM_DATA_DIR ?= $(CURDIR)/var
 export UV_COMPILE_BYTECODE := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 
-.PHONY: help install browser run test lint lock airflow-ui mlflow-ui docs-ui sql clean
+.PHONY: help install browser run test bench lint lock airflow-ui mlflow-ui docs-ui sql clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -53,6 +56,10 @@ browser:  ## install Debian's chromium and CJK fonts for the browser tests (root
 
 test: install browser  ## run the test suite (browser tests included: make browser)
 	$(PY) -m pytest
+
+# this checkout's code (PYTHONPATH), whichever checkout the venv was installed from
+bench: install  ## nightly benchmark into docs/benchmarks.md: SIZES=100k,1M (default; 1M takes hours), PROFILE=1 adds py-spy
+	PYTHONPATH=$(CURDIR) $(PY) bench/nightly.py --sizes $(SIZES) $(if $(PROFILE),--profile)
 
 lint: install  ## ruff and the layers contract (import-linter, pyproject.toml)
 	$(VENV)/bin/ruff check .

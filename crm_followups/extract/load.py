@@ -83,6 +83,7 @@ class FileResult:
     rows_rejected: int = 0
     error: str | None = None
     object: str | None = None
+    hashed: bool = False  # its content was read to hash it (a file unchanged since it loaded is not)
 
 
 @dataclass
@@ -104,6 +105,7 @@ class ExtractSummary:
             "files_skipped": self.count("skipped"),
             "files_waiting": self.count("waiting"),
             "files_ignored": self.count("ignored"),
+            "files_hashed": len({f.path for f in self.files if f.hashed}),
             "waiting": self.names("waiting"),
             "ignored": self.names("ignored"),
             "rows_loaded": sum(f.rows_loaded for f in self.files),
@@ -371,7 +373,8 @@ def load_file(con: duckdb.DuckDBPyConnection, path: Path, obj: ExportObject, sha
 def _fail_unusable(con: duckdb.DuckDBPyConnection, export: ExportFile, stat: FileStat,
                    batch_id: str) -> FileResult:
     rows = count_lines(export.path)
-    result = FileResult(export.path, "failed", rows, 0, rows, error=f"{export.path}: {export.problem}")
+    result = FileResult(export.path, "failed", rows, 0, rows, error=f"{export.path}: {export.problem}",
+                        hashed=True)
     log.error("could not load %s", result.error)
     _record_failure(con, result, file_sha256(export.path), export.path.parent.name, stat, batch_id)
     return result
@@ -395,7 +398,7 @@ def load_export_file(con: duckdb.DuckDBPyConnection, export: ExportFile, run: Lo
     pending = [obj for obj in export.objects if obj.table not in unchanged]
     sha = file_sha256(path) if pending else ""
     return ([FileResult(path, "skipped", object=table) for table in sorted(unchanged)]
-            + [load_file(con, path, obj, sha, stat, run) for obj in pending])
+            + [replace(load_file(con, path, obj, sha, stat, run), hashed=True) for obj in pending])
 
 
 def load_exports(settings: Settings, batch_id: str | None = None) -> ExtractSummary:

@@ -363,3 +363,30 @@ def write_export(folder: Path, run_date: dt.date, customers: int = 200, days: in
         f.write("M-BROKEN,C000001,email,inbound\n")
     return SampleExport(customers_path, comms_path, len(comms) + 1, folder / PLANTED_FILE)
 
+
+
+# communications per customer and day the default rate gives (inbound, replies and notes)
+ROWS_PER_CUSTOMER_DAY = 0.1376
+
+
+def new_communications(run_date: dt.date, customers: int, rows: int, seed: int) -> pd.DataFrame:
+    """``rows`` communications of the day before ``run_date`` for the customers of an export of
+    ``customers``, with ids no sample export uses and none duplicated or broken: a later
+    delivery whose every row is new, so a night must load and score exactly these."""
+    rate = 0.12 * max(1.0, 2 * rows / (ROWS_PER_CUSTOMER_DAY * customers))
+    _, comms = generate(run_date, customers, days=1, seed=seed, per_customer_day=rate)
+    clean = comms[(comms["communication_id"] != "") & ~comms["communication_id"].str.endswith("-X")]
+    clean = clean.drop_duplicates("communication_id")
+    if len(clean) < rows:
+        raise ValueError(f"generated {len(clean)} new communications for {run_date}, fewer than {rows}")
+    chosen = clean.sample(n=rows, random_state=seed).sort_index().reset_index(drop=True)
+    ids = pd.Series(np.arange(1, rows + 1)).map(f"N{run_date:%Y%m%d}-{{:08d}}".format)
+    return chosen.assign(communication_id=ids)
+
+
+def write_new_communications(folder: Path, run_date: dt.date, customers: int, rows: int,
+                             seed: int) -> Path:
+    """Write :func:`new_communications` as ``communications_new_<date>.csv`` into ``folder``."""
+    path = folder / f"communications_new_{run_date - dt.timedelta(days=1)}.csv"
+    new_communications(run_date, customers, rows, seed).to_csv(path, index=False)
+    return path
