@@ -159,7 +159,9 @@ def _copy_ml_modules(modules: Sequence[str], into: Path) -> Path:
     package = into / ML_PACKAGE_DIR.name
     package.mkdir()
     for module in ("__init__", *modules):
-        shutil.copy2(ML_PACKAGE_DIR / f"{module}.py", package / f"{module}.py")
+        # new files (the process's umask, owner-only in a night), not the checkout's modes:
+        # MLflow copies them into the data folder's artifact store as they are
+        shutil.copyfile(ML_PACKAGE_DIR / f"{module}.py", package / f"{module}.py")
     return package
 
 

@@ -30,6 +30,16 @@ EMAILED_NIGHT = dt.date(2025, 1, 17)
 WAIT_SECONDS = 10
 
 
+@pytest.fixture(scope="module", autouse=True)
+def own_data_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A data folder of its own: the first night on an empty inbox writes the bundled sample
+    dated for that night, and later modules' nights on the session's folder would find only
+    these January 2025 communications (Airflow's metadata DB stays the session's)."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CRM_DATA_DIR", str(tmp_path_factory.mktemp("failed-night")))
+        yield
+
+
 class Webhook(http.server.ThreadingHTTPServer):
     """A receiver on a free loopback port: every POSTed JSON body lands in ``received``."""
 
