@@ -4,7 +4,6 @@ scratch files, and a second process for the partition that must not open the war
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import shutil
@@ -18,28 +17,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from crm_followups.core.settings import Settings
-from crm_followups.sample.generate import generate
 from ml.score import score_communications
 from ml.score_partitions import merge_partition_scores, run_dir, score_partition, snapshot_unscored
 from ml.train import train_intent, train_sentiment, train_topics
+from tests.sample_marts import write_sample_communications
 
 BUCKETS = 3
 KEY = ["source_system", "communication_id"]
-
-
-def _write_communications(settings: Settings) -> int:
-    """A ``marts.fct_communications`` as dbt would build it, from the sample's inbound rows."""
-    _, comms = generate(dt.date(2026, 3, 2), customers=40, days=30, seed=11)
-    comms = comms.assign(direction=comms["direction"].str.strip().str.lower(), source_system="generic")
-    comms = comms[comms["direction"].isin(["inbound", "outbound"])].drop_duplicates("communication_id")
-    with duckdb.connect(str(settings.warehouse_path)) as con:
-        con.execute("create schema if not exists marts")
-        con.register("comms", comms)
-        con.execute("""create table marts.fct_communications as
-                       select communication_id, source_system, customer_id, channel, direction,
-                              occurred_at, subject, body, agent_id, nullif(label, '') as label from comms""")
-        return con.execute("select count(*) from marts.fct_communications where direction = 'inbound'"
-                           ).fetchone()[0]
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +31,7 @@ def trained(tmp_path_factory) -> Iterator[tuple[Settings, int]]:
     """Champions of all three models, in this data folder's own MLflow store."""
     settings = Settings(data_dir=tmp_path_factory.mktemp("partitions") / "data", score_buckets=BUCKETS)
     settings.ensure_dirs()
-    inbound = _write_communications(settings)
+    inbound = write_sample_communications(settings)
     assert train_intent(settings).promoted and train_topics(settings).promoted
     assert train_sentiment(settings).promoted
     yield settings, inbound

@@ -8,7 +8,6 @@ The fresh processes run from an empty folder without PYTHONPATH, and the test ch
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import os
 import shutil
@@ -22,7 +21,6 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import duckdb
 import mlflow
 import pytest
 
@@ -36,10 +34,10 @@ from crm_followups.core.names import (
 )
 from crm_followups.core.settings import Settings
 from crm_followups.followups.rules import load_rules
-from crm_followups.sample.generate import generate
 from ml.examples import SYNTHETIC_TEXTS
 from ml.tracking import EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND
 from ml.train import train_intent, train_sentiment, train_topics
+from tests.sample_marts import write_sample_communications
 
 # Generated texts, never a customer's: English and Chinese, clearly negative and positive.
 TEXTS = ["This is terrible, I want to cancel my subscription now.",
@@ -62,19 +60,6 @@ print(json.dumps({"answer": answer, "modules": modules}))
 """
 
 
-def _write_communications(settings: Settings) -> None:
-    """A ``marts.fct_communications`` as dbt would build it, from the bundled sample's rows."""
-    _, comms = generate(dt.date(2026, 3, 2), customers=40, days=30, seed=11)
-    comms = comms.assign(direction=comms["direction"].str.strip().str.lower(), source_system="generic")
-    comms = comms[comms["direction"].isin(["inbound", "outbound"])].drop_duplicates("communication_id")
-    with duckdb.connect(str(settings.warehouse_path)) as con:
-        con.execute("create schema if not exists marts")
-        con.register("comms", comms)
-        con.execute("""create table marts.fct_communications as
-                       select communication_id, source_system, customer_id, channel, direction,
-                              occurred_at, subject, body, agent_id, nullif(label, '') as label from comms""")
-
-
 @pytest.fixture(scope="module")
 def rules_thresholds() -> dict[str, float]:
     return {intent: rule.min_confidence for intent, rule in load_rules().intents.items()}
@@ -86,7 +71,7 @@ def champions(tmp_path_factory, rules_thresholds) -> Settings:
     intent model with the follow-up rules' thresholds as the DAG hands them down."""
     settings = Settings(data_dir=tmp_path_factory.mktemp("serving") / "data")
     settings.ensure_dirs()
-    _write_communications(settings)
+    write_sample_communications(settings)
     assert train_intent(settings, min_confidence=rules_thresholds).promoted
     assert train_sentiment(settings).promoted and train_topics(settings).promoted
     return settings
