@@ -29,7 +29,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
-from crm_followups.settings import Settings
+from crm_followups.core.settings import Settings
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import StratifiedKFold
 
