@@ -202,7 +202,8 @@ def forecast_trends(settings: Settings, as_of: dt.date, negative_below: float,
         run_id = run.info.run_id
         mlflow.log_params({"as_of_date": as_of.isoformat(), "history_days": HISTORY_DAYS})
         fits = recent_fits(con, as_of)
-        trends, models = model_all(daily_series(con, as_of, negative_below), as_of, fits)
+        daily = daily_series(con, as_of, negative_below)
+        trends, models = model_all(daily, as_of, fits)
         modelled = models.loc[models["status"] == "modelled", "series_key"]
         refitted = modelled[~modelled.isin(list(fits))]
         flagged = engagement_changes(con, as_of, engagement)
@@ -211,6 +212,10 @@ def forecast_trends(settings: Settings, as_of: dt.date, negative_below: float,
         _replace(con, as_of, trends.assign(mlflow_run_id=run_id), models.assign(mlflow_run_id=run_id))
         store_engagement_changes(con, as_of, flagged, run_id)
         con.execute("commit")
-    return {"series": len(models), "modelled": len(modelled), "refitted": len(refitted),
+    # the window's inbound communications, all read every night: the forecasts and the engagement
+    # test are of a window that moves with as_of (the aggregation is a small share of the step)
+    read = int(daily.loc[daily["series_key"] == "inbound|all", "actual"].sum())
+    return {"communications_read": read, "series": len(models), "modelled": len(modelled),
+            "refitted": len(refitted),
             "rows": len(trends), "anomalies": int(trends["is_anomaly"].sum()) if len(trends) else 0,
             "customers_flagged": len(flagged), "mlflow_run_id": run_id}

@@ -22,9 +22,10 @@ TREND_RULES = {"negative_below": RULES.negative_sentiment_below,
                "engagement": RULES.engagement.test_thresholds()}
 
 
-def _write_marts(settings: Settings) -> None:
+def _write_marts(settings: Settings) -> int:
     """The marts the trends step reads, as dbt would build them: 90 days of inbound e-mails of 60
-    customers of one segment, dense enough for its three series (all, channel, segment) to be modelled."""
+    customers of one segment, dense enough for its three series (all, channel, segment) to be
+    modelled. Returns how many communications there are."""
     rng = np.random.default_rng(13)
     days = pd.date_range(end=pd.Timestamp(D) - pd.Timedelta(days=1), periods=90, freq="D")
     rate = np.where(days.day_of_week < 5, 0.4, 0.1)
@@ -46,6 +47,7 @@ def _write_marts(settings: Settings) -> None:
                        select customer_id, cast(occurred_at as date) as activity_date, channel, direction,
                               count(*) as communications
                        from marts.fct_communications group by all""")
+    return len(comms)
 
 
 def _fits(settings: Settings, as_of: dt.date) -> list[tuple]:
@@ -60,11 +62,12 @@ def _charts(run_id: str) -> int:
 
 
 def test_series_are_refitted_weekly_and_forecast_with_their_stored_fit_between(settings):
-    _write_marts(settings)
+    inbound = _write_marts(settings)
     first = forecast_trends(settings, D, **TREND_RULES)
     next_day = forecast_trends(settings, D + dt.timedelta(days=1), **TREND_RULES)
     week_later = forecast_trends(settings, D + dt.timedelta(days=REFIT_DAYS), **TREND_RULES)
 
+    assert first["communications_read"] == next_day["communications_read"] == inbound
     assert first["modelled"] == first["refitted"] == _charts(first["mlflow_run_id"]) == 3
     assert (next_day["modelled"], next_day["refitted"]) == (first["modelled"], 0)
     assert _charts(next_day["mlflow_run_id"]) == 0
