@@ -135,16 +135,29 @@ def skip_reason(y: pd.Series) -> str | None:
     return None
 
 
-def forecast_series(y: pd.Series) -> tuple[pd.DataFrame, str, dict[str, float]]:
-    """Backtest the candidates, refit the winner on the whole series and forecast ahead.
+@dataclass(frozen=True)
+class Fit:
+    """A series' chosen model, its parameters (empty for the parameter-free baseline) and
+    every candidate's backtest MASE: what a later night needs to forecast without refitting."""
 
-    Returns the frame (date, actual, forecast, lower, upper, is_anomaly), the chosen model
-    and every candidate's MASE. An actual outside its one-step interval is an anomaly.
-    """
+    model: str
+    params: np.ndarray
+    mase: dict[str, float]
+
+
+def fit_series(y: pd.Series) -> Fit:
+    """Backtest the candidates and refit the winner on the whole series."""
     mase = backtest(y)
     model = choose_model(mase)
-    candidate = CANDIDATES[model]
-    frame = candidate.predict(y, candidate.fit(y), HORIZON_DAYS)
+    params = CANDIDATES[model].fit(y)
+    return Fit(model, np.empty(0) if params is None else np.asarray(params, dtype=float), mase)
+
+
+def forecast_with(y: pd.Series, fit: Fit) -> pd.DataFrame:
+    """In-sample one-step predictions and ``HORIZON_DAYS`` ahead with the fitted model: the
+    frame (date, actual, forecast, lower, upper, is_anomaly). An actual outside its one-step
+    interval is an anomaly."""
+    frame = CANDIDATES[fit.model].predict(y, fit.params, HORIZON_DAYS)
     out = pd.DataFrame({
         "date": frame.index.date,
         "actual": y.reindex(frame.index).to_numpy(),
@@ -154,4 +167,5 @@ def forecast_series(y: pd.Series) -> tuple[pd.DataFrame, str, dict[str, float]]:
     })
     outside = (out["actual"] < out["lower"]) | (out["actual"] > out["upper"])
     out["is_anomaly"] = out["actual"].notna() & out["forecast"].notna() & outside
-    return out, model, mase
+    return out
+

@@ -2,7 +2,9 @@
 
 Every series gets the model (seasonal naive, ETS or SARIMA) that forecast it best in a
 rolling-origin backtest (``ml.forecasting``), then a 7-day forecast with 95% prediction
-intervals; a day whose actual falls outside its interval is an anomaly. Series too short or
+intervals; a day whose actual falls outside its interval is an anomaly. The backtest and fit
+are most of the step's time and change little from one day to the next: a series is refitted
+weekly, and the nights between forecast with its stored model and parameters. Series too short or
 too sparse to model are skipped, with the reason, in ``ml.trend_models``. Per customer, one
 vectorised test over all customers finds declining engagement and volume spikes
 (``ml.engagement``). Each run is an MLflow run in ``crm-trends``: model choice per series,
@@ -26,7 +28,7 @@ from crm_followups.core.settings import Settings
 from crm_followups.core.warehouse import connect
 from ml.charts import forecast_figure, release
 from ml.engagement import engagement_changes, store_engagement_changes
-from ml.forecasting import BASELINE, CANDIDATES, forecast_series, skip_reason
+from ml.forecasting import BASELINE, CANDIDATES, Fit, fit_series, forecast_with, skip_reason
 from ml.tracking import use_experiment
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,8 @@ log = logging.getLogger(__name__)
 HISTORY_DAYS = 180
 # A share series may have this fraction of days without scored messages, interpolated.
 MAX_MISSING_SHARE = 0.1
+# A series' model choice and parameters are reused for this many days, then refitted.
+REFIT_DAYS = 7
 
 # Inbound per day by channel, by segment and in total; sentiment, when scored, for the share.
 DAILY_SQL = """
@@ -67,8 +71,25 @@ cross join days d
 left join per_day p using (dimension, date)
 order by dimension, d.date"""
 
-MODEL_COLUMNS = ["series_key", "days", "status", "model", "reason", *(f"mase_{c}" for c in CANDIDATES)]
+MODEL_COLUMNS = ["series_key", "days", "status", "model", "reason", *(f"mase_{c}" for c in CANDIDATES),
+                 "fitted_on", "params"]
 TREND_COLUMNS = ["series_key", "date", "actual", "forecast", "lower", "upper", "is_anomaly", "model"]
+
+# Per series, its latest fit made within REFIT_DAYS before as_of (never after: no look-ahead).
+RECENT_FITS_SQL = f"""
+select series_key, model, params, fitted_on, {", ".join(f"mase_{c}" for c in CANDIDATES)}
+from ml.trend_models
+where status = 'modelled' and params is not null
+  and fitted_on <= $as_of and fitted_on > $as_of - $refit_days
+qualify row_number() over (partition by series_key order by fitted_on desc, as_of_date desc) = 1"""
+
+
+def recent_fits(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> dict[str, tuple[Fit, dt.date]]:
+    """The fits a night may reuse, by series: (model, parameters, MASE) and the night it was made."""
+    rows = con.execute(RECENT_FITS_SQL, {"as_of": as_of, "refit_days": REFIT_DAYS}).df()
+    return {row["series_key"]: (Fit(row["model"], np.asarray(row["params"], dtype=float),
+                                    {name: row[f"mase_{name}"] for name in CANDIDATES}), row["fitted_on"])
+            for row in rows.to_dict(orient="records")}
 
 def daily_series(con: duckdb.DuckDBPyConnection, as_of: dt.date, negative_below: float) -> pd.DataFrame:
     """Long frame (series_key, date, actual): volume zero-filled; share NaN on days nothing was scored."""
@@ -99,8 +120,10 @@ def _share_gaps(actual: pd.Series) -> tuple[pd.Series, str | None]:
     return actual.interpolate(limit_direction="both"), None
 
 
-def model_all(daily: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Forecast every modellable series; one row per series saying what was done and why."""
+def model_all(daily: pd.DataFrame, as_of: dt.date,
+              fits: Mapping[str, tuple[Fit, dt.date]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Forecast every modellable series, with its fit in ``fits`` or a new one made for
+    ``as_of``; one row per series saying what was done and why."""
     frames, models = [], []
     for key, group in daily.groupby("series_key", sort=True):
         actual, reason = _observed(group), None
@@ -111,12 +134,14 @@ def model_all(daily: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             log.info("skipping %s: %s", key, reason)
             models.append({"series_key": key, "days": len(actual), "status": "skipped", "reason": reason})
             continue
-        out, model, mase = forecast_series(actual)
+        fit, fitted_on = fits[key] if key in fits else (fit_series(actual), as_of)
+        out = forecast_with(actual, fit)
         upper_bound = 1.0 if key.startswith("negative_share") else np.inf
         out[["lower", "upper"]] = out[["lower", "upper"]].clip(lower=0, upper=upper_bound)
-        frames.append(out.assign(series_key=key, model=model))
-        models.append({"series_key": key, "days": len(actual), "status": "modelled", "model": model,
-                       **{f"mase_{name}": value for name, value in mase.items()}})
+        frames.append(out.assign(series_key=key, model=fit.model))
+        models.append({"series_key": key, "days": len(actual), "status": "modelled", "model": fit.model,
+                       **{f"mase_{name}": value for name, value in fit.mase.items()},
+                       "fitted_on": fitted_on, "params": fit.params.tolist()})
     # a night with no recent communications models nothing, and says so, rather than failing
     trends = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=TREND_COLUMNS)
     return trends, pd.DataFrame(models, columns=MODEL_COLUMNS)
@@ -126,8 +151,10 @@ def _metric_key(series_key: str) -> str:
     return re.sub(r"[^\w.-]", "_", series_key.replace("|", "."))
 
 
-def log_run(trends: pd.DataFrame, models: pd.DataFrame, flagged: pd.DataFrame) -> None:
-    """Model choice per series, every candidate's MASE, one chart per modelled series."""
+def log_run(trends: pd.DataFrame, models: pd.DataFrame, refitted: pd.Series, flagged: pd.DataFrame) -> None:
+    """Model choice per series, every candidate's MASE, one chart per series ``refitted`` (the
+    evidence of its model choice; drawing every series every night took most of a quiet
+    night's step)."""
     modelled = models[models["status"] == "modelled"]
     mlflow.log_params({f"model.{_metric_key(r.series_key)}": r.model for r in modelled.itertuples()})
     metrics = {f"mase.{_metric_key(r['series_key'])}.{name}": r[f"mase_{name}"]
@@ -135,6 +162,7 @@ def log_run(trends: pd.DataFrame, models: pd.DataFrame, flagged: pd.DataFrame) -
     chosen = modelled.apply(lambda r: r[f"mase_{r['model']}"], axis=1) if len(modelled) else pd.Series()
     metrics |= {
         "series_modelled": len(modelled), "series_skipped": int((models["status"] == "skipped").sum()),
+        "series_refitted": len(refitted),
         "share_beating_seasonal_naive": float((chosen < 1).mean()) if len(modelled) else 0.0,
         "median_mase_chosen": float(chosen.median()) if len(modelled) else float("nan"),
         f"median_mase_{BASELINE}": float(modelled[f"mase_{BASELINE}"].median()) if len(modelled) else 0.0,
@@ -142,8 +170,9 @@ def log_run(trends: pd.DataFrame, models: pd.DataFrame, flagged: pd.DataFrame) -
         "customers_spiking": int((flagged["signal"] == "spike").sum()),
     }
     mlflow.log_metrics(metrics)
-    mlflow.log_dict(models.replace({np.nan: None}).to_dict(orient="records"), "series.json")
-    for key, frame in trends.groupby("series_key"):
+    series = models.drop(columns="params").assign(fitted_on=models["fitted_on"].astype("string"))
+    mlflow.log_dict(series.replace({np.nan: None, pd.NA: None}).to_dict(orient="records"), "series.json")
+    for key, frame in trends[trends["series_key"].isin(refitted)].groupby("series_key"):
         figure = forecast_figure(frame, f"{key} ({frame['model'].iat[0]})")
         mlflow.log_figure(figure, f"charts/{_metric_key(key)}.png")
         release(figure)
@@ -172,13 +201,21 @@ def forecast_trends(settings: Settings, as_of: dt.date, negative_below: float,
     with connect(settings) as con, mlflow.start_run(run_name=f"trends-{as_of.isoformat()}") as run:
         run_id = run.info.run_id
         mlflow.log_params({"as_of_date": as_of.isoformat(), "history_days": HISTORY_DAYS})
-        trends, models = model_all(daily_series(con, as_of, negative_below))
+        fits = recent_fits(con, as_of)
+        daily = daily_series(con, as_of, negative_below)
+        trends, models = model_all(daily, as_of, fits)
+        modelled = models.loc[models["status"] == "modelled", "series_key"]
+        refitted = modelled[~modelled.isin(list(fits))]
         flagged = engagement_changes(con, as_of, engagement)
-        log_run(trends, models, flagged)
+        log_run(trends, models, refitted, flagged)
         con.execute("begin transaction")
         _replace(con, as_of, trends.assign(mlflow_run_id=run_id), models.assign(mlflow_run_id=run_id))
         store_engagement_changes(con, as_of, flagged, run_id)
         con.execute("commit")
-    return {"series": len(models), "modelled": int((models["status"] == "modelled").sum()),
+    # the window's inbound communications, all read every night: the forecasts and the engagement
+    # test are of a window that moves with as_of (the aggregation is a small share of the step)
+    read = int(daily.loc[daily["series_key"] == "inbound|all", "actual"].sum())
+    return {"communications_read": read, "series": len(models), "modelled": len(modelled),
+            "refitted": len(refitted),
             "rows": len(trends), "anomalies": int(trends["is_anomaly"].sum()) if len(trends) else 0,
             "customers_flagged": len(flagged), "mlflow_run_id": run_id}

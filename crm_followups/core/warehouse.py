@@ -40,6 +40,9 @@ ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
     # modification time, so a file loaded before is recognised without reading it again
     "raw._load_manifest": ("object varchar", "file_size bigint", "file_mtime timestamptz"),
     "raw._rejects": ("object varchar",),
+    # the night a series' model was chosen and fitted, and its parameters: later nights within
+    # a week forecast with them instead of backtesting and refitting (ml.trends)
+    "ml.trend_models": ("fitted_on date", "params double[]"),
 }
 
 PYTHON_TABLES: dict[str, str] = {
@@ -70,6 +73,7 @@ PYTHON_TABLES: dict[str, str] = {
     "ml.trend_models": f"""
         as_of_date date, series_key varchar, days integer, status varchar, model varchar, reason varchar,
         {", ".join(f"mase_{name} double" for name in TREND_CANDIDATES)}, mlflow_run_id varchar,
+        {", ".join(ADDED_COLUMNS["ml.trend_models"])},
         primary key (as_of_date, series_key)""",
     "ml.customer_engagement": """
         as_of_date date, customer_id varchar, signal varchar,

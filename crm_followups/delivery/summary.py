@@ -106,7 +106,8 @@ def step_lines(steps: dict[str, Any], has_champion: bool) -> list[str]:
         f"{dbt['test']} test tasks passed",
         f"  train:            {_train_line(steps['train'])}",
         f"  score:            {_score_line(partitions, steps['score_merge'], has_champion)}",
-        f"  trends:           {trends['series']} series ({trends['modelled']} modelled), "
+        f"  trends:           {trends['series']} series ({trends['modelled']} modelled, "
+        f"{trends.get('refitted', trends['modelled'])} refitted), "
         f"{trends['anomalies']} anomalies, {trends['customers_flagged']} customers flagged",
         f"  followups:        {_followups_line(steps['followups'])}",
         f"  publish_night:    {_publish_line(steps['publish_night'])}",

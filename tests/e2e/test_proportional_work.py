@@ -1,7 +1,8 @@
 """A night does work in proportion to what is new, judged by what its steps report (their
 XComs), not by timing: after a first night on the bundled sample, a night with nothing new
 hashes, loads and scores nothing, and a night with one small new file loads that file and
-scores exactly its inbound rows. Real Airflow (``dag.test``), dbt, MLflow and DuckDB."""
+scores exactly its inbound rows; neither refits a trend model (they are refitted weekly).
+Real Airflow (``dag.test``), dbt, MLflow and DuckDB."""
 
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ def test_a_night_with_nothing_new_hashes_loads_and_scores_nothing(nights):
     assert extract["files_skipped"] == 2, "the sample's customers and communications, unchanged"
     assert "score_partition" not in nothing_new, "no partition to score"
     assert nothing_new["score_merge"]["scored"] == 0
+    assert nothing_new["trends"]["refitted"] == 0
 
 
 def test_a_night_with_one_new_file_loads_it_alone_and_scores_only_its_inbound_rows(nights):
@@ -63,3 +65,4 @@ def test_a_night_with_one_new_file_loads_it_alone_and_scores_only_its_inbound_ro
     assert 0 < inbound < NEW_ROWS
     assert one_new_file["score_merge"]["scored"] == inbound
     assert sum(p["scored"] for p in one_new_file["score_partition"]) == inbound
+    assert one_new_file["trends"]["refitted"] == 0

@@ -10,7 +10,7 @@ import pandas as pd
 
 from crm_followups.followups.rules import load_rules
 from ml.engagement import engagement_changes
-from ml.forecasting import BASELINE, MIN_DAYS, backtest, choose_model, forecast_series, skip_reason
+from ml.forecasting import BASELINE, MIN_DAYS, backtest, choose_model, fit_series, forecast_with, skip_reason
 from ml.trends import model_all
 
 AS_OF = dt.date(2026, 3, 2)
@@ -34,7 +34,8 @@ def test_a_model_beats_seasonal_naive_on_a_noisy_weekly_series():
 def test_forecast_has_intervals_ahead_and_flags_an_outlier():
     y = _weekly_counts(90)
     y.iloc[-3] = 80  # a burst three days ago
-    out, model, _ = forecast_series(y)
+    fit = fit_series(y)
+    out, model = forecast_with(y, fit), fit.model
     ahead = out[out["actual"].isna()]
     assert len(ahead) == 7
     assert (ahead["lower"] < ahead["forecast"]).all() and (ahead["forecast"] < ahead["upper"]).all()
@@ -78,6 +79,6 @@ def test_a_night_without_recent_communications_models_nothing_and_says_why():
     too_short = pd.DataFrame({"series_key": "inbound|all", "date": pd.date_range(end=AS_OF, periods=5),
                               "actual": 3.0})
     for daily in (too_short, too_short.iloc[0:0]):
-        trends, models = model_all(daily)
+        trends, models = model_all(daily, AS_OF, {})
         assert trends.empty and list(trends.groupby("series_key")) == []
         assert (models["status"] == "skipped").all() and models["reason"].notna().all()
