@@ -29,10 +29,10 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
-from crm_followups.core.settings import Settings
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import StratifiedKFold
 
+from crm_followups.core.settings import Settings
 from ml.features import text_frame
 from ml.intent import DEFAULT_PARAMS, SEED, fit_intent_model
 from ml.train import load_labelled, train_intent
