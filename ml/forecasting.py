@@ -101,19 +101,32 @@ def mase_scale(train: np.ndarray) -> float:
     return float(np.mean(np.abs(train[SEASON:] - train[:-SEASON])))
 
 
+# What statsmodels raises for a stretch too short (ETS's heuristic start needs 16 days,
+# SARIMA's innovations start about 45) or too degenerate (all zeros) for a model.
+UNFIT_ERRORS = (ValueError, ZeroDivisionError, np.linalg.LinAlgError)
+
+
+def candidate_mase(candidate: Candidate, y: pd.Series, origins: list[int]) -> float:
+    """MASE of one candidate over the backtest origins; infinite when the model cannot be
+    estimated on the stretch before the first origin (a young or sparse series): it then
+    loses to the baseline, which always can, instead of failing the night."""
+    values = y.to_numpy(dtype=float)
+    try:
+        params = candidate.fit(y.iloc[:origins[0]])
+        errors = []
+        for origin in origins:
+            train, test = y.iloc[:origin], values[origin:origin + HORIZON_DAYS]
+            ahead = candidate.predict(train, params, HORIZON_DAYS)["mean"].to_numpy()[-HORIZON_DAYS:]
+            errors.append(float(np.mean(np.abs(test - ahead))) / mase_scale(train.to_numpy(dtype=float)))
+    except UNFIT_ERRORS:
+        return float("inf")
+    return float(np.mean(errors))
+
+
 def backtest(y: pd.Series) -> dict[str, float]:
     """MASE of every candidate over the last ``BACKTEST_FOLDS`` weeks, one origin per week."""
-    values = y.to_numpy(dtype=float)
-    origins = [len(values) - fold * HORIZON_DAYS for fold in range(BACKTEST_FOLDS, 0, -1)]
-    params = {name: candidate.fit(y.iloc[:origins[0]]) for name, candidate in CANDIDATES.items()}
-    errors: dict[str, list[float]] = {name: [] for name in CANDIDATES}
-    for origin in origins:
-        train, test = y.iloc[:origin], values[origin:origin + HORIZON_DAYS]
-        scale = mase_scale(train.to_numpy(dtype=float))
-        for name, candidate in CANDIDATES.items():
-            ahead = candidate.predict(train, params[name], HORIZON_DAYS)["mean"].to_numpy()[-HORIZON_DAYS:]
-            errors[name].append(float(np.mean(np.abs(test - ahead))) / scale)
-    return {name: float(np.mean(e)) for name, e in errors.items()}
+    origins = [len(y) - fold * HORIZON_DAYS for fold in range(BACKTEST_FOLDS, 0, -1)]
+    return {name: candidate_mase(candidate, y, origins) for name, candidate in CANDIDATES.items()}
 
 
 def choose_model(mase: dict[str, float]) -> str:

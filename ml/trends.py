@@ -157,8 +157,9 @@ def log_run(trends: pd.DataFrame, models: pd.DataFrame, refitted: pd.Series, fla
     night's step)."""
     modelled = models[models["status"] == "modelled"]
     mlflow.log_params({f"model.{_metric_key(r.series_key)}": r.model for r in modelled.itertuples()})
+    # an infinite MASE marks a candidate that could not be estimated on the series: no metric
     metrics = {f"mase.{_metric_key(r['series_key'])}.{name}": r[f"mase_{name}"]
-               for _, r in modelled.iterrows() for name in CANDIDATES}
+               for _, r in modelled.iterrows() for name in CANDIDATES if np.isfinite(r[f"mase_{name}"])}
     chosen = modelled.apply(lambda r: r[f"mase_{r['model']}"], axis=1) if len(modelled) else pd.Series()
     metrics |= {
         "series_modelled": len(modelled), "series_skipped": int((models["status"] == "skipped").sum()),
@@ -171,7 +172,8 @@ def log_run(trends: pd.DataFrame, models: pd.DataFrame, refitted: pd.Series, fla
     }
     mlflow.log_metrics(metrics)
     series = models.drop(columns="params").assign(fitted_on=models["fitted_on"].astype("string"))
-    mlflow.log_dict(series.replace({np.nan: None, pd.NA: None}).to_dict(orient="records"), "series.json")
+    unset = {np.nan: None, pd.NA: None, np.inf: None}  # JSON has no NaN or infinity
+    mlflow.log_dict(series.replace(unset).to_dict(orient="records"), "series.json")
     for key, frame in trends[trends["series_key"].isin(refitted)].groupby("series_key"):
         figure = forecast_figure(frame, f"{key} ({frame['model'].iat[0]})")
         mlflow.log_figure(figure, f"charts/{_metric_key(key)}.png")

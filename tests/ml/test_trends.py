@@ -50,6 +50,16 @@ def test_short_and_flat_series_are_skipped_with_a_reason():
     assert skip_reason(_weekly_counts(MIN_DAYS)) is None
 
 
+def test_a_young_series_too_short_for_ets_and_sarima_falls_back_to_the_baseline():
+    """35-45 days pass skip_reason but leave ETS's heuristic start and SARIMA too few days
+    before the first backtest origin: those candidates drop out instead of failing the night."""
+    for days in (MIN_DAYS, 40, 45):
+        fit = fit_series(_weekly_counts(days))
+        assert np.isinf(fit.mase["sarima"]) and np.isfinite(fit.mase[BASELINE])
+        assert fit.model in {"seasonal_naive", "ets"}
+        assert len(forecast_with(_weekly_counts(days), fit)) == days + 7
+
+
 def test_engagement_test_finds_the_declining_and_the_spiking_customer_among_steady_ones():
     rng = np.random.default_rng(3)
     days = pd.date_range(end=pd.Timestamp(AS_OF) - pd.Timedelta(days=1), periods=120, freq="D")
