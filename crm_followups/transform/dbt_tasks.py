@@ -13,11 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import (
-    InvocationMode,
-    LoadMode,
-    TestBehavior,
-)
+from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
 from crm_followups.core.names import WAREHOUSE_POOL
 from crm_followups.core.settings import DBT_PROJECT_DIR, Settings
