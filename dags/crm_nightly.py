@@ -12,8 +12,9 @@ Turns the night's CRM exports into the follow-up list for the run's logical date
 1. **extract** new export files into `raw.*` (each file once, every row loaded or rejected),
    then **source_freshness**: a feed silent past its `error_after` stops the night, a late or
    empty optional feed only warns;
-2. **transform**: the dbt project, one task per model, snapshot and test (astronomer-cosmos),
-   into `staging`, `intermediate` and `marts`; a failing test stops the night here;
+2. **transform**: the dbt project, one task per model, snapshot and test (astronomer-cosmos,
+   `crm_followups.transform.dbt_tasks`), into `staging`, `intermediate` and `marts`; a failing
+   test stops the night here;
 3. **train** the intent, sentiment and topic models when due or forced (MLflow runs; `champion`
    moves only when no worse);
 4. **score** communications the champions have not scored into `ml.communication_scores`:
@@ -49,8 +50,6 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import Asset, Param, dag, task
-from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
 from crm_followups.core.names import (
     DAG_ID,
@@ -61,8 +60,9 @@ from crm_followups.core.names import (
     REPORT_ASSET,
     WAREHOUSE_POOL,
 )
-from crm_followups.core.settings import DBT_PROJECT_DIR, Settings
+from crm_followups.core.settings import Settings
 from crm_followups.delivery.notify import failure_notifiers
+from crm_followups.transform.dbt_tasks import transform_group
 
 SETTINGS = Settings()
 # Interactive runs (`make run`, the tests) set CRM_TASK_RETRIES=0 to fail fast.
@@ -80,30 +80,9 @@ HISTORY_START = pendulum.datetime(2000, 1, 1, tz="UTC")
 ERROR_LINES = 15
 
 
-def _dbt_manifest() -> str:
-    manifest = Settings().dbt_manifest_path
-    if not manifest.exists():
-        raise FileNotFoundError(f"{manifest} is missing: run `python -m crm_followups setup` (dbt parse)")
-    return str(manifest)
-
-
 def _night(run_id: str) -> Settings:
     """The settings of this run's tasks: they work on the run's own copy of the warehouse."""
     return Settings().for_night(run_id)
-
-
-def _export_dbt_environment(context) -> None:
-    """Runs in the task, before dbt: the run's working copy and the salt, never in the DAG itself."""
-    from crm_followups.transform.dbt_runner import export_dbt_task_environment
-
-    export_dbt_task_environment(_night(context["run_id"]))
-
-
-def _release_dbt_warehouse(context, result=None) -> None:
-    """After a dbt task: close the working copy dbt-duckdb keeps open in the task's process."""
-    from crm_followups.transform.dbt_runner import release_duckdb
-
-    release_duckdb()
 
 
 def _record_error(context) -> None:
@@ -172,22 +151,7 @@ def crm_nightly() -> None:
 
         return check_source_freshness(_night(run_id))
 
-    transform = DbtTaskGroup(
-        group_id="transform",
-        project_config=ProjectConfig(DBT_PROJECT_DIR, manifest_path=_dbt_manifest(), install_dbt_deps=False),
-        profile_config=ProfileConfig(profile_name="crm_followups", target_name="duckdb",
-                                     profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml"),
-        execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
-        # each model then its tests; tests spanning models (relationships, the singular
-        # invariants) run once all their models are built
-        # no asset per dbt model (cosmos's are the machine's duckdb:/// paths): the night's
-        # outputs are declared on the tasks that publish them
-        render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.AFTER_EACH,
-                                   should_detach_multiple_parents_tests=True, emit_datasets=False),
-        operator_args={"install_deps": False, "execution_timeout": DBT_TIMEOUT,
-                       "pool": WAREHOUSE_POOL, "pre_execute": _export_dbt_environment,
-                       "post_execute": _release_dbt_warehouse},
-    )
+    transform = transform_group(DBT_TIMEOUT)
 
     @task(execution_timeout=TRAIN_TIMEOUT)
     def train(params: dict | None = None, run_id: str | None = None) -> dict:

@@ -1,3 +1,4 @@
+import gc
 import os
 import runpy
 import subprocess
@@ -83,13 +84,20 @@ def test_every_dbt_model_snapshot_and_test_is_a_task_before_the_followups(dagbag
                for t in [*dbt_tasks, *STEPS_AFTER_TRANSFORM] if t != "score_merge")
 
 
-def test_dbt_tasks_write_the_runs_working_copy(monkeypatch):
+def test_dbt_tasks_write_the_runs_working_copy(dagbag, monkeypatch):
     """The cosmos tasks get the run's warehouse through the environment profiles.yml reads."""
     monkeypatch.setattr(os, "environ", dict(os.environ))  # the task's exports stay in this test
-    dag_module = runpy.run_path(str(DAGS_DIR / "crm_nightly.py"))
-    dag_module["_export_dbt_environment"]({"run_id": "scheduled__2026-03-02T00:00:00+00:00"})
-    night = Settings().data_dir / "nights" / "scheduled__2026-03-02T00_00_00_00_00"
-    assert os.environ["CRM_WAREHOUSE_PATH"] == str(night / "warehouse.duckdb")
+    task = dagbag.dags["crm_nightly"].get_task("transform.fct_communications.run")
+    context = {"run_id": "scheduled__2026-03-02T00:00:00+00:00"}
+    try:
+        task._pre_execute_hook(context)
+        night = Settings().data_dir / "nights" / "scheduled__2026-03-02T00_00_00_00_00"
+        assert os.environ["CRM_WAREHOUSE_PATH"] == str(night / "warehouse.duckdb")
+        # cosmos's gc.collect() after each dbt command then skips the heap the process held before
+        assert gc.get_freeze_count() > 0
+    finally:
+        task._post_execute_hook(context)
+    assert gc.get_freeze_count() == 0
 
 
 def test_dag_file_imports_nothing_heavy():

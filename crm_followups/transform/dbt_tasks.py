@@ -1,0 +1,85 @@
+"""The transform step's Airflow tasks: the dbt project rendered by astronomer-cosmos, a task
+per model run and per model's tests, so the UI names the failed model and a retry starts there.
+
+Imported by the DAG file at parse time: nothing heavy here (dbt loads in the tasks). Which
+rendering and why: docs/benchmark-findings.md, "dbt in Airflow"; ``bench/dbt_modes.py``
+measures the alternatives with the pieces below.
+"""
+
+from __future__ import annotations
+
+import gc
+from datetime import timedelta
+from typing import Any
+
+from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos.constants import InvocationMode, LoadMode, TestBehavior
+
+from crm_followups.core.names import WAREHOUSE_POOL
+from crm_followups.core.settings import DBT_PROJECT_DIR, Settings
+from crm_followups.transform.dbt_runner import export_dbt_task_environment, release_duckdb
+
+GROUP_ID = "transform"
+
+
+def dbt_manifest() -> str:
+    """The manifest ``python -m crm_followups setup`` writes with ``dbt parse``: rendering the
+    tasks from it keeps dbt out of DAG parsing."""
+    manifest = Settings().dbt_manifest_path
+    if not manifest.exists():
+        raise FileNotFoundError(f"{manifest} is missing: run `python -m crm_followups setup` (dbt parse)")
+    return str(manifest)
+
+
+def project_config() -> ProjectConfig:
+    return ProjectConfig(DBT_PROJECT_DIR, manifest_path=dbt_manifest(), install_dbt_deps=False)
+
+
+def profile_config() -> ProfileConfig:
+    return ProfileConfig(profile_name="crm_followups", target_name="duckdb",
+                         profiles_yml_filepath=DBT_PROJECT_DIR / "profiles.yml")
+
+
+def _night(context: Any) -> Settings:
+    return Settings().for_night(context["run_id"])
+
+
+def before_dbt_task(context: Any) -> None:
+    """Before a dbt task: the run's working copy and the salt in the environment dbt reads, and
+    the process's heap frozen. Cosmos runs ``gc.collect()`` after every dbt invocation (its
+    ``_cleanup_dbt_adapters``); frozen objects are not traversed, so that collection walks only
+    what the dbt command allocated, not Airflow, dbt and (under ``dag.test``) MLflow and
+    scikit-learn: 29% of a nothing-new night's samples before."""
+    export_dbt_task_environment(_night(context))
+    gc.freeze()
+
+
+def after_dbt_task(context: Any, result: Any = None) -> None:
+    """After a dbt task: close the working copy dbt-duckdb keeps open, and unfreeze the heap so
+    that later collections can free the frozen objects again."""
+    release_duckdb()
+    gc.unfreeze()
+
+
+def operator_args(timeout: timedelta) -> dict[str, Any]:
+    """What every dbt task gets: the one-slot warehouse pool (they write the working copy), the
+    step's timeout and the hooks above."""
+    return {"install_deps": False, "execution_timeout": timeout, "pool": WAREHOUSE_POOL,
+            "pre_execute": before_dbt_task, "post_execute": after_dbt_task}
+
+
+def transform_group(timeout: timedelta) -> DbtTaskGroup:
+    """``transform.<model>.run`` then ``transform.<model>.test`` per model, a snapshot task per
+    snapshot, each one dbt command: the UI names the failed model or test, and retrying its task
+    reruns that node. Tests spanning models (relationships, the singular invariants) run once
+    all their models are built. No asset per dbt model (cosmos's are the machine's duckdb:///
+    paths): the night's outputs are declared on the tasks that publish them."""
+    return DbtTaskGroup(
+        group_id=GROUP_ID,
+        project_config=project_config(),
+        profile_config=profile_config(),
+        execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
+        render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.AFTER_EACH,
+                                   should_detach_multiple_parents_tests=True, emit_datasets=False),
+        operator_args=operator_args(timeout),
+    )
