@@ -31,7 +31,7 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer, T
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from ml.features import TEXT_COLUMN
+from ml.features import TEXT_COLUMN, vectorise
 
 NEUTRAL_WITHIN = 0.05  # VADER's convention: |compound| below this is neutral
 VADER_ALPHA = 15.0
@@ -187,7 +187,7 @@ class BilingualSentiment(BaseEstimator):
             _squash(counts @ self.afinn_valence_, VADER_ALPHA)])
 
     def english_counts(self, text: pd.Series) -> sp.csr_matrix:
-        return self.english_terms_.transform(self._mark_negation(text))
+        return vectorise(self.english_terms_, self._mark_negation(text))
 
     def _english_features(self, counts: sp.csr_matrix, exclamations: np.ndarray) -> sp.csr_matrix:
         lexicon = LEXICON_WEIGHT * self.lexicon_scores(counts, exclamations)

@@ -198,9 +198,19 @@ def load_champion(model_name: str):
     return mlflow.sklearn.load_model(f"models:/{model_name}@{CHAMPION_ALIAS}")
 
 
+# Registry versions loaded in this process, by (tracking URI, model name, version): a version's
+# files never change, and loading one (skops rebuilds vocabularies node by node) takes seconds,
+# so the champion check and every scoring task that run in one process (``dag.test``) load once.
+_LOADED: dict[tuple[str, str, str], object] = {}
+
+
 def load_model_version(model_name: str, version: str):
-    """A fixed registry version, so every partition of a night scores with the same model."""
-    return mlflow.sklearn.load_model(f"models:/{model_name}/{version}")
+    """A fixed registry version, so every partition of a night scores with the same model;
+    loaded once per process and store."""
+    key = (mlflow.get_tracking_uri(), model_name, version)
+    if key not in _LOADED:
+        _LOADED[key] = mlflow.sklearn.load_model(f"models:/{model_name}/{version}")
+    return _LOADED[key]
 
 
 def check_champions(settings: Settings) -> dict[str, str | None]:
