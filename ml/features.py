@@ -8,6 +8,7 @@ English. Both see the same ``text`` column (subject and body joined).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -77,6 +78,8 @@ def vectorise(vectorizer: CountVectorizer, texts: pd.Series) -> sp.csr_matrix:
         counts = _char_wb_counts(vectorizer, texts)
     elif vectorizer.analyzer == "word" and vectorizer.tokenizer is None:
         counts = _word_counts(vectorizer, texts)
+    elif vectorizer.analyzer == "char":
+        counts = _char_counts(vectorizer, texts)
     else:
         return vectorizer.transform(texts)
     counts.sort_indices()  # as scikit-learn's counts: the TF-IDF norms then add in the same order
@@ -92,6 +95,15 @@ def _chunks(texts: pd.Series) -> tuple[np.ndarray, np.ndarray, list[str]]:
     encoded = pc.dictionary_encode(pc.list_flatten(split))
     return (pc.list_parent_indices(split).to_numpy(), encoded.indices.to_numpy(),
             encoded.dictionary.to_pylist())
+
+
+def chunk_sums(texts: pd.Series, measure: Callable[[str], int]) -> np.ndarray:
+    """Per text, ``measure`` summed over its chunks between ASCII whitespace, each distinct chunk
+    measured once: a text's own count of anything that never holds whitespace (the matches of
+    ``\\w``, Chinese characters), without a regex call per text."""
+    text_of, codes, distinct = _chunks(texts)
+    per_chunk = np.array([measure(chunk) for chunk in distinct], dtype=np.int64)
+    return np.bincount(text_of, weights=per_chunk[codes], minlength=len(texts))
 
 
 def _char_wb_counts(vectorizer: CountVectorizer, texts: pd.Series) -> sp.csr_matrix:
@@ -122,12 +134,34 @@ def _tokens(vectorizer: CountVectorizer, texts: pd.Series) -> tuple[np.ndarray, 
 
 
 def _word_counts(vectorizer: CountVectorizer, texts: pd.Series) -> sp.csr_matrix:
-    """Word n-grams as scikit-learn makes them (stop words dropped first, then n consecutive
-    tokens of one text joined by a space), each distinct one looked up once."""
-    text_of, codes, distinct = _tokens(vectorizer, texts)
+    """Word n-grams as scikit-learn makes them: stop words dropped first, then n consecutive
+    tokens of one text joined by a space."""
+    return _ngram_counts(vectorizer, *_tokens(vectorizer, texts), " ", len(texts))
+
+
+def _characters(vectorizer: CountVectorizer, texts: pd.Series) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+    """Every character of ``texts`` as scikit-learn's ``char`` analyzer sees them (preprocessed,
+    runs of whitespace as one space), in order: its text's position and which of the distinct
+    characters (the third item) it is."""
+    spaced = texts.map(vectorizer.build_preprocessor()).str.replace(r"\s\s+", " ", regex=True)
+    points = np.frombuffer("".join(spaced).encode("utf-32-le", "surrogatepass"), "<u4")
+    codes, distinct = pd.factorize(points)
+    text_of = np.repeat(np.arange(len(texts)), spaced.str.len().to_numpy())
+    return text_of, codes.astype(np.int64), pa.array([chr(point) for point in distinct], pa.large_string())
+
+
+def _char_counts(vectorizer: CountVectorizer, texts: pd.Series) -> sp.csr_matrix:
+    """Character n-grams as scikit-learn makes them: n consecutive characters of one text."""
+    return _ngram_counts(vectorizer, *_characters(vectorizer, texts), "", len(texts))
+
+
+def _ngram_counts(vectorizer: CountVectorizer, text_of: np.ndarray, codes: np.ndarray, distinct: pa.Array,
+                  separator: str, texts: int) -> sp.csr_matrix:
+    """Counts of the vocabulary's n-grams of units (tokens or characters; ``codes`` index
+    ``distinct``, in text order), each distinct n-gram joined by ``separator`` and looked up once."""
     lookup = pa.array(list(vectorizer.vocabulary_), pa.large_string())
     columns = np.fromiter(vectorizer.vocabulary_.values(), np.int64, len(vectorizer.vocabulary_))
-    space = pa.scalar(" ", pa.large_string())
+    joint = pa.scalar(separator, pa.large_string())
     rows, cols = [], []
     low, high = vectorizer.ngram_range
     for n in range(low, high + 1):
@@ -135,14 +169,14 @@ def _word_counts(vectorizer: CountVectorizer, texts: pd.Series) -> sp.csr_matrix
         grams, first = _distinct_sequences(codes, starts, n, len(distinct))
         names = distinct.take(codes[first])
         for k in range(1, n):
-            names = pc.binary_join_element_wise(names, distinct.take(codes[first + k]), space)
+            names = pc.binary_join_element_wise(names, distinct.take(codes[first + k]), joint)
         found = pc.index_in(names, value_set=lookup).to_numpy(zero_copy_only=False)[grams]
         known = ~np.isnan(found)
         rows.append(text_of[starts][known])
         cols.append(columns[found[known].astype(np.int64)])
     row, col = np.concatenate(rows), np.concatenate(cols)
     return sp.csr_matrix((np.ones(len(row), vectorizer.dtype), (row, col)),
-                         shape=(len(texts), len(vectorizer.vocabulary_)))
+                         shape=(texts, len(vectorizer.vocabulary_)))
 
 
 def _distinct_sequences(codes: np.ndarray, starts: np.ndarray, n: int, vocabulary: int

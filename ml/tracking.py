@@ -45,7 +45,7 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
 # What every logged model needs to load and predict, pinned at log time to the versions it was
 # trained with, so `mlflow models serve` builds a fresh environment that reads the model files
 # (MLflow adds its own pin). Listing them also spares MLflow seconds of requirement inference.
-SERVING_PACKAGES = ("scikit-learn", "numpy", "pandas", "scipy", "skops")
+SERVING_PACKAGES = ("scikit-learn", "numpy", "pandas", "scipy", "skops", "pyarrow")
 ML_PACKAGE_DIR = Path(__file__).resolve().parent
 # The MLflow UI (3.x) shows model-training pages for experiments of this kind, GenAI ones else.
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"

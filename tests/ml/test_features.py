@@ -8,8 +8,8 @@ import pytest
 import scipy.sparse as sp
 
 from crm_followups.sample import phrases as bank
-from ml.features import TEXT_COLUMN, term_features, text_features, transform_text, vectorise
-from ml.sentiment import BilingualSentiment
+from ml.features import TEXT_COLUMN, chunk_sums, term_features, text_features, transform_text, vectorise
+from ml.sentiment import CJK, CJK_CHARACTER, WORD_CHARACTER, BilingualSentiment
 
 # Phrasings of both languages, then texts built to trip a chunk-wise shortcut: tabs, new lines,
 # runs of spaces, an ideographic space, a control separator, punctuation glued to words,
@@ -33,7 +33,8 @@ def _same(a: sp.csr_matrix, b: sp.csr_matrix) -> bool:
             and np.array_equal(a.data, b.data))
 
 
-@pytest.mark.parametrize("features", [text_features(), text_features(char_ngrams=(1, 3), strip_punctuation=False),
+@pytest.mark.parametrize("features", [text_features(),
+                                      text_features(char_ngrams=(1, 3), strip_punctuation=False),
                                       term_features(max_df=0.9)],
                          ids=["intent", "baseline intent", "topics"])
 def test_column_features_equal_scikit_learns(features) -> None:
@@ -49,3 +50,19 @@ def test_sentiment_word_counts_equal_scikit_learns() -> None:
     model.fit(text.to_frame(), labels)
     marked = model._mark_negation(text)
     assert _same(vectorise(model.english_terms_, marked), model.english_terms_.transform(marked))
+
+
+def test_chunk_sums_count_as_pandas_does() -> None:
+    text = _corpus()
+    assert np.array_equal(chunk_sums(text, lambda chunk: len(WORD_CHARACTER.findall(chunk))),
+                          text.str.count(r"\w").to_numpy())
+    assert np.array_equal(chunk_sums(text, lambda chunk: len(CJK_CHARACTER.findall(chunk))),
+                          text.str.count(CJK).to_numpy())
+
+
+def test_chinese_character_features_equal_scikit_learns() -> None:
+    text = _corpus()
+    model = BilingualSentiment()
+    model.fit(text.to_frame(), pd.Series(np.where(np.arange(len(text)) % 2, "positive", "negative")))
+    features = model.chinese_[0]
+    assert _same(vectorise(features, text), features.transform(text))
