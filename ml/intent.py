@@ -24,7 +24,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
-from ml.features import text_features
+from ml.features import text_features, transform_text
 
 # Calibration folds; a label needs at least this many training rows.
 CV_FOLDS = 3
@@ -116,6 +116,6 @@ def predict_intents(model, x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """The most likely intent and its calibrated probability, always: whether an unsure answer
     is acted on is the follow-up rules' decision (``min_confidence`` per intent), not the
     model's, so the answer is never replaced by ``unknown`` here."""
-    proba = model.predict_proba(x)
+    proba = model[-1].predict_proba(transform_text(model[0], x))  # as model.predict_proba(x), faster
     best = proba.argmax(axis=1)
     return model.classes_[best], proba[np.arange(len(best)), best]

@@ -29,6 +29,7 @@ from crm_followups.core.warehouse import connect
 from ml.features import text_frame
 from ml.intent import predict_intents
 from ml.sentiment import sentiment_labels
+from ml.topics import predict_topics
 from ml.tracking import champion, load_model_version, point_at_store, use_experiment
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,11 @@ def _column(values, kind: pa.DataType, rows: int) -> pa.Array:
     return pa.nulls(rows, kind) if values is None else pa.array(values, kind)
 
 
+def _constant(value: str | None, rows: int) -> pa.Array:
+    """``value`` on every row, built by Arrow rather than as a Python list of ``rows`` items."""
+    return pa.repeat(pa.scalar(value, pa.string()), rows)
+
+
 def score_batch(models: Champions, batch: pd.DataFrame) -> pa.Table:
     """The score row of each communication in ``batch`` (scored_at is added on write)."""
     x = text_frame(batch["subject"], batch["body"])
@@ -143,11 +149,11 @@ def score_batch(models: Champions, batch: pd.DataFrame) -> pa.Table:
         "sentiment": _column(polarity, pa.float64(), rows),
         "sentiment_label": _column(None if polarity is None else sentiment_labels(polarity),
                                    pa.string(), rows),
-        "topic_id": _column(models.topics.predict(x) if models.topics else None, pa.int32(), rows),
-        "intent_model_version": pa.array([versions.intent] * rows, pa.string()),
-        "sentiment_model_version": pa.array([versions.sentiment] * rows, pa.string()),
-        "topic_model_version": pa.array([versions.topic] * rows, pa.string()),
-        "mlflow_run_id": pa.array([versions.intent_run_id] * rows, pa.string()),
+        "topic_id": _column(predict_topics(models.topics, x) if models.topics else None, pa.int32(), rows),
+        "intent_model_version": _constant(versions.intent, rows),
+        "sentiment_model_version": _constant(versions.sentiment, rows),
+        "topic_model_version": _constant(versions.topic, rows),
+        "mlflow_run_id": _constant(versions.intent_run_id, rows),
     }, schema=SCORE_SCHEMA)
 
 

@@ -21,6 +21,7 @@ is read at training time only; the fitted model carries what it needs.
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer, T
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from ml.features import TEXT_COLUMN
+from ml.features import TEXT_COLUMN, chunk_sums, vectorise
 
 NEUTRAL_WITHIN = 0.05  # VADER's convention: |compound| below this is neutral
 VADER_ALPHA = 15.0
@@ -40,6 +41,7 @@ NEGATION_WINDOW = 3  # VADER flips a lexicon word with a negator among the three
 EXCLAMATION_BOOST = 0.292  # VADER's intensity added per "!", counted up to four
 MAX_EXCLAMATIONS = 4
 CJK = r"[\u4e00-\u9fff]"
+WORD_CHARACTER, CJK_CHARACTER = re.compile(r"\w"), re.compile(CJK)
 TOKEN_PATTERN = r"(?u)[\w']+|[^\w\s]{2,}"
 POSITIVE, NEGATIVE, NEUTRAL = "positive", "negative", "neutral"
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -187,7 +189,7 @@ class BilingualSentiment(BaseEstimator):
             _squash(counts @ self.afinn_valence_, VADER_ALPHA)])
 
     def english_counts(self, text: pd.Series) -> sp.csr_matrix:
-        return self.english_terms_.transform(self._mark_negation(text))
+        return vectorise(self.english_terms_, self._mark_negation(text))
 
     def _english_features(self, counts: sp.csr_matrix, exclamations: np.ndarray) -> sp.csr_matrix:
         lexicon = LEXICON_WEIGHT * self.lexicon_scores(counts, exclamations)
@@ -198,12 +200,14 @@ class BilingualSentiment(BaseEstimator):
         return 2.0 * self.english_.predict_proba(features)[:, 1] - 1.0
 
     def chinese_polarity(self, text: pd.Series) -> np.ndarray:
-        return 2.0 * self.chinese_.predict_proba(text)[:, 1] - 1.0
+        probability = self.chinese_[-1].predict_proba(vectorise(self.chinese_[0], text))  # as chinese_'s own
+        return 2.0 * probability[:, 1] - 1.0
 
     def predict(self, x: pd.DataFrame) -> np.ndarray:
         text = x[TEXT_COLUMN].fillna("")
-        letters = text.str.count(r"\w").clip(lower=1).to_numpy()
-        chinese_share = np.minimum(text.str.count(CJK).to_numpy() / letters, 1.0)
+        letters = np.maximum(chunk_sums(text, lambda chunk: len(WORD_CHARACTER.findall(chunk))), 1)
+        han = chunk_sums(text, lambda chunk: len(CJK_CHARACTER.findall(chunk)))
+        chinese_share = np.minimum(han / letters, 1.0)
         english = self.english_polarity(text)
         chinese = np.zeros(len(text))
         has_chinese = chinese_share > 0

@@ -16,7 +16,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 from sklearn.pipeline import Pipeline
 
-from ml.features import term_features
+from ml.features import term_features, transform_text
 
 TOPIC_COUNTS = (4, 6, 8, 10, 12)
 KEYWORDS_PER_TOPIC = 8
@@ -57,6 +57,11 @@ def fit_topic_model(x: pd.DataFrame, topic_counts: tuple[int, ...] = TOPIC_COUNT
     best = max(scores, key=scores.get)
     model = Pipeline([("features", features), ("clusters", fitted[best])])
     return TopicFit(model, best, scores[best], scores)
+
+
+def predict_topics(model: Pipeline, x: pd.DataFrame) -> np.ndarray:
+    """Each communication's topic: ``model.predict(x)``, its features computed faster."""
+    return model[-1].predict(transform_text(model[0], x))
 
 
 def topic_keywords(model: Pipeline, top: int = KEYWORDS_PER_TOPIC) -> list[str]:

@@ -45,7 +45,7 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
 # What every logged model needs to load and predict, pinned at log time to the versions it was
 # trained with, so `mlflow models serve` builds a fresh environment that reads the model files
 # (MLflow adds its own pin). Listing them also spares MLflow seconds of requirement inference.
-SERVING_PACKAGES = ("scikit-learn", "numpy", "pandas", "scipy", "skops")
+SERVING_PACKAGES = ("scikit-learn", "numpy", "pandas", "scipy", "skops", "pyarrow")
 ML_PACKAGE_DIR = Path(__file__).resolve().parent
 # The MLflow UI (3.x) shows model-training pages for experiments of this kind, GenAI ones else.
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
@@ -198,9 +198,19 @@ def load_champion(model_name: str):
     return mlflow.sklearn.load_model(f"models:/{model_name}@{CHAMPION_ALIAS}")
 
 
+# Registry versions loaded in this process, by (tracking URI, model name, version): a version's
+# files never change, and loading one (skops rebuilds vocabularies node by node) takes seconds,
+# so the champion check and every scoring task that run in one process (``dag.test``) load once.
+_LOADED: dict[tuple[str, str, str], object] = {}
+
+
 def load_model_version(model_name: str, version: str):
-    """A fixed registry version, so every partition of a night scores with the same model."""
-    return mlflow.sklearn.load_model(f"models:/{model_name}/{version}")
+    """A fixed registry version, so every partition of a night scores with the same model;
+    loaded once per process and store."""
+    key = (mlflow.get_tracking_uri(), model_name, version)
+    if key not in _LOADED:
+        _LOADED[key] = mlflow.sklearn.load_model(f"models:/{model_name}/{version}")
+    return _LOADED[key]
 
 
 def check_champions(settings: Settings) -> dict[str, str | None]:

@@ -52,8 +52,14 @@ class Settings(BaseSettings):
         None, validation_alias="CRM_MLFLOW_TRACKING_URI",
         description="CRM_MLFLOW_TRACKING_URI: an MLflow tracking server; default: SQLite in the "
                     "data folder.")
+    # 2 = the cores of a worker. Measured 2026-11-28 on 2 shared cores with the champions and the
+    # 54,010 inbound rows of `bench/score_partitions.py --customers 3490 --days 180` (its
+    # `partitioned`, workers = min(buckets, 2), runs alternated): 32.2 / 28.1 s at 1 bucket,
+    # 36.4 / 25.4 s at 2, 42.0 / 49.9 s at 4. Each partition process pays ~21 s of start-up
+    # (imports, skops loading), so 4 buckets on 2 workers pay it twice; 1 and 2 tie at 100k,
+    # and 2 splits the per-row work of larger nights over both cores.
     score_buckets: int = Field(
-        4, ge=1, description="CRM_SCORE_BUCKETS: customer hash buckets the nightly scoring splits "
+        2, ge=1, description="CRM_SCORE_BUCKETS: customer hash buckets the nightly scoring splits "
                              "into, one mapped task each.")
     task_retries: int = Field(
         2, ge=0, description="CRM_TASK_RETRIES: retries of each DAG task (the CLI sets 0: fail fast).")

@@ -137,7 +137,7 @@ def test_each_champion_pins_its_requirements_and_holds_no_customer_text(champion
         folder = Path(mlflow.artifacts.download_artifacts(f"models:/{model}@champion"))
         requirements = (folder / "requirements.txt").read_text().split()
         assert {r.split("==")[0] for r in requirements} >= {"mlflow", "scikit-learn", "numpy", "pandas",
-                                                            "scipy", "skops"}
+                                                            "scipy", "skops", "pyarrow"}
         assert all("==" in r for r in requirements), requirements
         example = json.loads((folder / "input_example.json").read_text())
         assert [row[0] for row in example["data"]] == list(SYNTHETIC_TEXTS)

@@ -18,6 +18,7 @@ from ml.tracking import (
     ChampionLoadError,
     TrackingServerError,
     check_champions,
+    load_model_version,
     register_and_gate,
     use_experiment,
 )
@@ -64,3 +65,9 @@ def test_a_deleted_champion_folder_fails_naming_its_version(settings: Settings) 
     shutil.rmtree(model_file.parent)
     with pytest.raises(ChampionLoadError, match=rf"{INTENT_MODEL} version 1 \(the champion\)"):
         check_champions(settings)
+
+
+def test_a_version_is_loaded_once_per_process_and_store(settings: Settings) -> None:
+    _register_champion(settings)
+    check_champions(settings)
+    assert load_model_version(INTENT_MODEL, "1") is load_model_version(INTENT_MODEL, "1")

@@ -1,0 +1,68 @@
+"""The fast text features give exactly scikit-learn's numbers, whatever the whitespace."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from crm_followups.sample import phrases as bank
+from ml.features import TEXT_COLUMN, chunk_sums, term_features, text_features, transform_text, vectorise
+from ml.sentiment import CJK, CJK_CHARACTER, WORD_CHARACTER, BilingualSentiment
+
+# Phrasings of both languages, then texts built to trip a chunk-wise shortcut: tabs, new lines,
+# runs of spaces, an ideographic space, a control separator, punctuation glued to words,
+# apostrophes, an empty text, a final sigma, negations and words the vocabulary never saw.
+TRICKY = ["", "   ", "Hi,\tI can't  log in!!\n\nHelp?", "客服您好，\u3000打开团队许可证的时候报错了。",
+          "ΟΔΟΣ Σ ΣΑΣ", "not good at all... no refund?", "a\x1cb  c\u00a0d", "zzzz qqqq xyzzy 龘",
+          "Mixed 中文 and English -- order  ORDER order."]
+
+
+def _corpus() -> pd.Series:
+    phrases = [f"{opener}{before}{product}{after}{closer}"
+               for lang, intents in bank.CORES.items() for cores in intents.values()
+               for before, after in cores for product in bank.PRODUCTS[lang][:2]
+               for opener, closer in zip(bank.OPENERS[lang], bank.CLOSERS[lang], strict=False)]
+    return pd.Series(phrases + TRICKY, name=TEXT_COLUMN)
+
+
+def _same(a: sp.csr_matrix, b: sp.csr_matrix) -> bool:
+    """Equal to the last bit, stored in the same order."""
+    return (a.shape == b.shape and np.array_equal(a.indptr, b.indptr) and np.array_equal(a.indices, b.indices)
+            and np.array_equal(a.data, b.data))
+
+
+@pytest.mark.parametrize("features", [text_features(),
+                                      text_features(char_ngrams=(1, 3), strip_punctuation=False),
+                                      term_features(max_df=0.9)],
+                         ids=["intent", "baseline intent", "topics"])
+def test_column_features_equal_scikit_learns(features) -> None:
+    x = _corpus().to_frame()
+    fitted = features.fit(x.iloc[:-len(TRICKY)])
+    assert _same(transform_text(fitted, x), fitted.transform(x))
+
+
+def test_sentiment_word_counts_equal_scikit_learns() -> None:
+    text = _corpus()
+    model = BilingualSentiment()
+    labels = pd.Series(np.where(np.arange(len(text)) % 2, "positive", "negative"))
+    model.fit(text.to_frame(), labels)
+    marked = model._mark_negation(text)
+    assert _same(vectorise(model.english_terms_, marked), model.english_terms_.transform(marked))
+
+
+def test_chunk_sums_count_as_pandas_does() -> None:
+    text = _corpus()
+    assert np.array_equal(chunk_sums(text, lambda chunk: len(WORD_CHARACTER.findall(chunk))),
+                          text.str.count(r"\w").to_numpy())
+    assert np.array_equal(chunk_sums(text, lambda chunk: len(CJK_CHARACTER.findall(chunk))),
+                          text.str.count(CJK).to_numpy())
+
+
+def test_chinese_character_features_equal_scikit_learns() -> None:
+    text = _corpus()
+    model = BilingualSentiment()
+    model.fit(text.to_frame(), pd.Series(np.where(np.arange(len(text)) % 2, "positive", "negative")))
+    features = model.chinese_[0]
+    assert _same(vectorise(features, text), features.transform(text))
