@@ -324,6 +324,11 @@ def _files(extract: dict[str, Any]) -> str:
     return f"{extract['files_loaded']} / {extract.get('files_hashed', '?')} / {extract['files_skipped']}"
 
 
+def _trends(trends: dict[str, Any]) -> str:
+    read = trends.get("communications_read")
+    return f"{trends.get('refitted', '?')} / {'?' if read is None else f'{read:,}'}"
+
+
 def night_table(size: SizeResult) -> list[str]:
     steps: list[str] = []
     for night in size.nights:
@@ -348,6 +353,7 @@ def night_table(size: SizeResult) -> list[str]:
         "scoring throughput (rows/s)": [f"{n.scored / n.scoring_seconds:,.0f}" if n.scored else "-"
                                         for n in size.nights],
         "extract: files loaded / hashed / skipped": [_files(n.results["extract"]) for n in size.nights],
+        "trends: series refitted / communications read": [_trends(n.results["trends"]) for n in size.nights],
         "x floor (wall / floor)": [f"{n.wall / size.floor_seconds:,.0f}x" for n in size.nights],
         "x naive script (wall / naive)": [f"{n.wall / size.naive['seconds']:,.1f}x" for n in size.nights],
     }
