@@ -163,14 +163,16 @@ def _uv_binary() -> Path | None:
 
 
 def _serve_env(settings: Settings, env_manager: str) -> dict[str, str]:
-    """The fresh environment; for ``uv``, with uv on PATH and offline (its cache only, no
-    Python downloads), so the test never reaches the network."""
+    """The fresh environment; for ``uv``, with uv on PATH, packages from PyPI (uv's cache
+    first) and no Python downloads (those come from GitHub, out of reach here). Not offline:
+    uv revalidates a cached wheel's HTTP entry once it is stale, and offline it then refuses
+    the wheel even though its files are in the cache."""
     env = _fresh_env(settings)
     if env_manager == "uv":
         uv = _uv_binary()
         if uv is None:
             pytest.skip("uv is not installed (`make install` puts it in .tools/bin)")
-        env.update(PATH=f"{uv.parent}{os.pathsep}{env['PATH']}", UV_OFFLINE="1", UV_PYTHON_DOWNLOADS="never",
+        env.update(PATH=f"{uv.parent}{os.pathsep}{env['PATH']}", UV_PYTHON_DOWNLOADS="never",
                    MLFLOW_ENV_ROOT=str(settings.data_dir / "serving-envs"))
     return env
 
