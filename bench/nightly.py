@@ -83,7 +83,8 @@ def step_times(run_id: str) -> dict[str, dict[str, float | int]]:
     from crm_followups.cli.metadata import task_records
 
     with create_session() as session:
-        records = [r for r in task_records(session, run_id) if r.start and r.end]
+        # tasks that ran: not the dbt tasks a night with nothing new for dbt skipped
+        records = [r for r in task_records(session, run_id) if r.start and r.end and r.state != "skipped"]
     steps: dict[str, dict[str, Any]] = {}
     for record in sorted(records, key=lambda r: r.start):
         step = steps.setdefault(record.step,

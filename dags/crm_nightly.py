@@ -12,9 +12,12 @@ Turns the night's CRM exports into the follow-up list for the run's logical date
 1. **extract** new export files into `raw.*` (each file once, every row loaded or rejected),
    then **source_freshness**: a feed silent past its `error_after` stops the night, a late or
    empty optional feed only warns;
-2. **transform**: the dbt project, one task per model, snapshot and test (astronomer-cosmos,
+2. **transform_due** compares what dbt reads (raw tables, the dbt project, the salt, the
+   versions) with the last build recorded in the warehouse: when nothing changed, the group is
+   skipped (the summary says why) and the night goes on; else **transform**: the dbt project,
+   one task per model, snapshot and test (astronomer-cosmos,
    `crm_followups.transform.dbt_tasks`), into `staging`, `intermediate` and `marts`; a failing
-   test stops the night here;
+   test stops the night here; **record_transform** records the build's fingerprint;
 3. **train** the intent, sentiment and topic models when due or forced (MLflow runs; `champion`
    moves only when no worse);
 4. **score** communications the champions have not scored into `ml.communication_scores`:
@@ -58,6 +61,7 @@ from crm_followups.core.names import (
     OUTBOX_ASSET,
     PARTITION_POOL,
     REPORT_ASSET,
+    TRANSFORM_DECISION_XCOM_KEY,
     WAREHOUSE_POOL,
 )
 from crm_followups.core.settings import Settings
@@ -114,7 +118,9 @@ def _as_of(dag_run) -> pendulum.Date:
                   "execution_timeout": STEP_TIMEOUT,
                   "on_failure_callback": [_record_error, *failure_notifiers(SETTINGS)]},
     params={"force_train": Param(False, type="boolean",
-                                 description="Train a challenger even when a champion exists.")},
+                                 description="Train a challenger even when a champion exists."),
+            "force_transform": Param(False, type="boolean",
+                                     description="Build dbt even when nothing it reads changed.")},
 )
 def crm_nightly() -> None:
     @task
@@ -151,9 +157,26 @@ def crm_nightly() -> None:
 
         return check_source_freshness(_night(run_id))
 
+    # Nothing dbt reads changed since the last build: skip the group, the steps after it still run.
+    @task.short_circuit(ignore_downstream_trigger_rules=False)
+    def transform_due(params: dict | None = None, run_id: str | None = None, ti=None) -> bool:
+        from crm_followups.transform.builds import transform_decision
+
+        decision = transform_decision(_night(run_id), force=bool(params["force_transform"]))
+        ti.xcom_push(key=TRANSFORM_DECISION_XCOM_KEY, value=decision.as_dict())
+        return decision.due
+
     transform = transform_group(DBT_TIMEOUT)
 
-    @task(execution_timeout=TRAIN_TIMEOUT)
+    @task
+    def record_transform(run_id: str | None = None, ti=None) -> dict:
+        from crm_followups.transform.builds import record_build
+
+        decision = ti.xcom_pull(task_ids="transform_due", key=TRANSFORM_DECISION_XCOM_KEY)
+        return record_build(_night(run_id), run_id, decision)
+
+    # after a transform built or skipped (transform_due), not after one that failed
+    @task(trigger_rule="none_failed", execution_timeout=TRAIN_TIMEOUT)
     def train(params: dict | None = None, run_id: str | None = None) -> dict:
         from crm_followups.followups.rules import load_rules
         from ml.train import train_models
@@ -207,8 +230,8 @@ def crm_nightly() -> None:
         return publish_night(_night(run_id))
 
     partitions = score_snapshot()
-    check_config() >> check_champions() >> begin_night() >> extract() >> source_freshness() >> transform
-    transform >> train() >> partitions
+    check_config() >> check_champions() >> begin_night() >> extract() >> source_freshness() \
+        >> transform_due() >> transform >> record_transform() >> train() >> partitions
     score_partition.expand(partition=partitions) >> score_merge(partitions) >> trends() >> followups() \
         >> publish_night()
 

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from crm_followups.core.names import DAG_ID, ERROR_XCOM_KEY
+from crm_followups.core.names import DAG_ID, ERROR_XCOM_KEY, TRANSFORM_DECISION_XCOM_KEY
 from crm_followups.core.settings import DAGS_DIR, Settings
 
 log = logging.getLogger("crm_followups")
@@ -64,19 +64,37 @@ def _check_date(dag: Any, date: dt.date) -> None:
         raise NightFailedError(date, f"the DAG's start_date is {dag.start_date.date()}: no task would run")
 
 
-def _not_done(task: Any, records: list) -> str | None:
-    """Why a task did not do its work, or None. Only a mapped task over nothing (no
-    partitions to score) is legitimately skipped."""
+def _not_done(task: Any, records: list, skipped_on_purpose: set[str] = frozenset()) -> str | None:
+    """Why a task did not do its work, or None. Skipped counts as done only for a mapped task
+    over nothing (no partitions to score) and for the tasks a short-circuit chose to skip."""
     if not records:
         return "never ran (no task instance)"
     states = {r.state for r in records}
-    if states == {"success"} or (states == {"skipped"} and task.is_mapped and records[0].map_index == -1):
+    if states == {"success"} or (states == {"skipped"} and (
+            task.task_id in skipped_on_purpose or (task.is_mapped and records[0].map_index == -1))):
         return None
     return ", ".join(sorted(str(s) for s in states))
 
 
+def skipped_by_short_circuits(dag: Any, returns: dict[tuple[str, int], Any]) -> set[str]:
+    """The tasks that a short-circuit task returning false (``transform_due``: nothing dbt reads
+    changed) skips on purpose: those after it, up to the tasks where the night joins again
+    (trigger rule ``none_failed``, such as ``train``) and all after those, which must still run."""
+    from airflow.providers.standard.operators.python import ShortCircuitOperator
+
+    chosen: set[str] = set()
+    for task in dag.tasks:
+        if not isinstance(task, ShortCircuitOperator) or returns.get((task.task_id, -1), True):
+            continue
+        after = task.get_flat_relative_ids(upstream=False)
+        joins = {t for t in after if dag.get_task(t).trigger_rule == "none_failed"}
+        chosen |= after - joins - set().union(*(dag.get_task(t).get_flat_relative_ids(upstream=False)
+                                               for t in joins))
+    return chosen
+
+
 def _problems(dag: Any, run_id: str) -> list[str]:
-    """Every task of the DAG that did not succeed in the run, with its state and error."""
+    """Every task of the DAG that did not do its work in the run, with its state and error."""
     from airflow.utils.session import create_session
 
     from crm_followups.cli.metadata import task_records, xcom_values
@@ -84,12 +102,14 @@ def _problems(dag: Any, run_id: str) -> list[str]:
     with create_session() as session:
         records = task_records(session, run_id)
         errors = xcom_values(session, run_id, ERROR_XCOM_KEY)
+        returns = xcom_values(session, run_id, "return_value")
     by_task: dict[str, list] = {}
     for record in records:
         by_task.setdefault(record.task_id, []).append(record)
+    on_purpose = skipped_by_short_circuits(dag, returns)
     problems = []
     for task in dag.tasks:
-        if why := _not_done(task, by_task.get(task.task_id, [])):
+        if why := _not_done(task, by_task.get(task.task_id, []), on_purpose):
             error = next((e.splitlines()[-1] for (t, _), e in errors.items() if t == task.task_id), "")
             problems.append(f"{task.task_id} {why}{f' ({error})' if error else ''}")
     return problems
@@ -97,13 +117,15 @@ def _problems(dag: Any, run_id: str) -> list[str]:
 
 def step_results(run_id: str) -> dict[str, Any]:
     """What each step returned (its XCom), keyed by step; mapped partitions as a list, the dbt
-    tasks as counts of models run, snapshots taken and tests passed."""
+    tasks as counts of models run, snapshots taken and tests passed, with whether the night
+    built at all and why (``transform_due``'s decision)."""
     from airflow.utils.session import create_session
 
     from crm_followups.cli.metadata import task_records, xcom_values
 
     with create_session() as session:
         values = xcom_values(session, run_id, "return_value")
+        decisions = xcom_values(session, run_id, TRANSFORM_DECISION_XCOM_KEY)
         records = task_records(session, run_id)
     steps: dict[str, Any] = {}
     for (task_id, map_index), value in sorted(values.items()):
@@ -113,7 +135,9 @@ def step_results(run_id: str) -> dict[str, Any]:
             steps[task_id] = value
     dbt_done = [r.task_id.rsplit(".", 1)[-1] for r in records
                 if r.step == "transform" and r.state == "success"]
-    steps["transform"] = {kind: dbt_done.count(kind) for kind in ("run", "snapshot", "test")}
+    decision = decisions.get(("transform_due", -1), {})
+    steps["transform"] = {**{kind: dbt_done.count(kind) for kind in ("run", "snapshot", "test")},
+                          "built": decision.get("due"), "reason": decision.get("reason")}
     return steps
 
 
@@ -129,7 +153,8 @@ def _record_wall_clock_start(run_id: str, started: dt.datetime) -> None:
                         .values(start_date=started))
 
 
-def run_nightly(settings: Settings, date: dt.date, force_train: bool = False) -> dict[str, Any]:
+def run_nightly(settings: Settings, date: dt.date, force_train: bool = False,
+                force_transform: bool = False) -> dict[str, Any]:
     """Run the night for ``date``; return what each step did, or raise NightFailedError."""
     from crm_followups.cli.task_logs import task_log_files
 
@@ -140,7 +165,8 @@ def run_nightly(settings: Settings, date: dt.date, force_train: bool = False) ->
     logical_date = dt.datetime.combine(date, dt.time(), tzinfo=dt.UTC)
     started = dt.datetime.now(dt.UTC)
     with task_log_files():
-        run = dag.test(logical_date=logical_date, run_conf={"force_train": force_train})
+        run = dag.test(logical_date=logical_date, run_conf={"force_train": force_train,
+                                                                    "force_transform": force_transform})
     _record_wall_clock_start(run.run_id, started)
     problems = _problems(dag, run.run_id)
     if run.state != "success" or problems:

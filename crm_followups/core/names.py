@@ -17,6 +17,8 @@ CHAMPION_ALIAS = "champion"
 DAG_ID = "crm_nightly"
 # The XCom key under which a failed task of the DAG records its exception (`crm-followups status`).
 ERROR_XCOM_KEY = "error"
+# The XCom key of transform_due's decision: whether dbt builds tonight, why, and the fingerprint.
+TRANSFORM_DECISION_XCOM_KEY = "decision"
 WAREHOUSE_POOL = "warehouse"
 # Airflow's own pool: tasks that never open the warehouse (the scoring partitions) run here.
 PARTITION_POOL = "default_pool"

@@ -45,6 +45,10 @@ ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
     "ml.trend_models": ("fitted_on date", "params double[]"),
 }
 
+# One row per night whose dbt build passed: the fingerprint of what it read (raw tables, dbt
+# project, salt, versions); a night with the same inputs skips the build (transform.builds).
+DBT_BUILDS_TABLE = "raw._dbt_builds"
+
 PYTHON_TABLES: dict[str, str] = {
     "raw._load_manifest": f"""
         file_path varchar, file_sha256 varchar, source_system varchar,
@@ -60,6 +64,8 @@ PYTHON_TABLES: dict[str, str] = {
     "raw._erasures": """
         erasure_key varchar, requested_at timestamptz, done_at timestamptz,
         rows_deleted map(varchar, bigint), files_rewritten integer""",
+    DBT_BUILDS_TABLE: """
+        run_id varchar, recorded_at timestamptz, fingerprint varchar, inputs varchar""",
     "ml.communication_scores": f"""{SCORE_COLUMNS},
         primary key (source_system, communication_id)""",
     "ml.score_history": f"{SCORE_COLUMNS}, superseded_at timestamptz",

@@ -77,6 +77,12 @@ def _freshness_line(statuses: dict[str, str]) -> str:
             + (f"; late or empty (warn): {', '.join(late)}" if late else ""))
 
 
+def _transform_line(dbt: dict[str, Any]) -> str:
+    if dbt.get("built") is False:
+        return f"skipped: {dbt['reason']}"
+    return f"{dbt['run']} dbt models built, {dbt['snapshot']} snapshots, {dbt['test']} test tasks passed"
+
+
 def _followups_line(done: dict[str, Any]) -> str:
     opened = done.get("followups", 0)
     why = "" if opened else ": no rule raised a follow-up for this date"
@@ -102,8 +108,7 @@ def step_lines(steps: dict[str, Any], has_champion: bool) -> list[str]:
         f"  check_champions:  {_champions_line(steps['check_champions'])}",
         f"  extract:          {_extract_line(steps['extract'])}",
         f"  source_freshness: {_freshness_line(steps['source_freshness'])}",
-        f"  transform:        {dbt['run']} dbt models built, {dbt['snapshot']} snapshots, "
-        f"{dbt['test']} test tasks passed",
+        f"  transform:        {_transform_line(dbt)}",
         f"  train:            {_train_line(steps['train'])}",
         f"  score:            {_score_line(partitions, steps['score_merge'], has_champion)}",
         f"  trends:           {trends['series']} series ({trends['modelled']} modelled, "

@@ -111,16 +111,18 @@ def _record(state: str | None, map_index: int = -1) -> TaskRecord:
     return TaskRecord("t", map_index, state, None, None)
 
 
-@pytest.mark.parametrize(("mapped", "records", "why"), [
-    (False, [_record("success")], None),
-    (True, [_record("success", 0), _record("success", 1)], None),
-    (True, [_record("skipped")], None),  # mapped over no partitions
-    (False, [_record("skipped")], "skipped"),
-    (False, [], "never ran (no task instance)"),
-    (False, [_record("upstream_failed")], "upstream_failed"),
+@pytest.mark.parametrize(("mapped", "records", "on_purpose", "why"), [
+    (False, [_record("success")], set(), None),
+    (True, [_record("success", 0), _record("success", 1)], set(), None),
+    (True, [_record("skipped")], set(), None),  # mapped over no partitions
+    (False, [_record("skipped")], set(), "skipped"),
+    (False, [_record("skipped")], {"t"}, None),  # a short-circuit chose to skip it
+    (False, [_record("failed")], {"t"}, "failed"),
+    (False, [], set(), "never ran (no task instance)"),
+    (False, [_record("upstream_failed")], set(), "upstream_failed"),
 ])
-def test_only_success_or_a_mapped_task_over_nothing_counts_as_done(mapped, records, why):
-    assert nightly._not_done(SimpleNamespace(is_mapped=mapped), records) == why
+def test_only_success_or_a_skip_on_purpose_counts_as_done(mapped, records, on_purpose, why):
+    assert nightly._not_done(SimpleNamespace(task_id="t", is_mapped=mapped), records, on_purpose) == why
 
 
 def test_ui_serves_the_chosen_ui_on_its_port(cli: CliRunner, monkeypatch: pytest.MonkeyPatch):

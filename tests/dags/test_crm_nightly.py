@@ -10,9 +10,10 @@ from crm_followups.core.names import PARTITION_POOL, WAREHOUSE_POOL
 from crm_followups.core.settings import DAGS_DIR, Settings
 from crm_followups.transform.dbt_runner import write_dbt_manifest
 
-STEPS_BEFORE_TRANSFORM = ["check_config", "check_champions", "begin_night", "extract", "source_freshness"]
-STEPS_AFTER_TRANSFORM = ["train", "score_snapshot", "score_partition", "score_merge", "trends", "followups",
-                         "publish_night"]
+STEPS_BEFORE_TRANSFORM = ["check_config", "check_champions", "begin_night", "extract", "source_freshness",
+                          "transform_due"]
+STEPS_AFTER_TRANSFORM = ["record_transform", "train", "score_snapshot", "score_partition", "score_merge",
+                         "trends", "followups", "publish_night"]
 # the one task that never opens the warehouse: mapped over customer buckets, outside its pool
 PARTITION_TASK = "score_partition"
 
@@ -81,7 +82,23 @@ def test_every_dbt_model_snapshot_and_test_is_a_task_before_the_followups(dagbag
     train = dag.get_task("train")
     assert dbt_tasks <= train.get_flat_relative_ids(upstream=True)
     assert all(dag.get_task(t).trigger_rule == "all_success"
-               for t in [*dbt_tasks, *STEPS_AFTER_TRANSFORM] if t != "score_merge")
+               for t in [*dbt_tasks, *STEPS_AFTER_TRANSFORM] if t not in ("score_merge", "train"))
+    # train runs after a group that built or was skipped on purpose, never after a failed one
+    assert train.trigger_rule == "none_failed"
+
+
+def test_a_night_with_nothing_for_dbt_skips_the_group_and_only_it(dagbag):
+    """``transform_due`` short-circuits the dbt tasks and the build's record; the night goes
+    on from ``train``, which the run checks count as done (cli.nightly)."""
+    from crm_followups.cli.nightly import skipped_by_short_circuits
+
+    dag = dagbag.dags["crm_nightly"]
+    due = dag.get_task("transform_due")
+    assert due.ignore_downstream_trigger_rules is False
+    dbt_tasks = {t for t in dag.task_ids if t.startswith("transform.")}
+    skipped = skipped_by_short_circuits(dag, {("transform_due", -1): False})
+    assert skipped == dbt_tasks | {"record_transform"}
+    assert skipped_by_short_circuits(dag, {("transform_due", -1): True}) == set()
 
 
 def test_dbt_tasks_write_the_runs_working_copy(dagbag, monkeypatch):

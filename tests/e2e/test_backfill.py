@@ -56,6 +56,7 @@ def test_the_summary_says_what_each_step_did(backfilled):
     assert "score:            0 scored: every inbound communication is already scored" in backfilled.output
     assert "extract:          0 files loaded, 0 failed; 0 rows loaded, 0 rejected: no new file" in (
         backfilled.output), "the second night finds only files loaded the night before"
+    assert "transform:        skipped: nothing dbt reads changed since the build of run" in backfilled.output
     for step in ("check_config:", "source_freshness:", "transform:", "train:", "score:", "trends:",
                  "followups:"):
         assert step in backfilled.output

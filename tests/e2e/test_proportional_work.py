@@ -1,6 +1,6 @@
 """A night does work in proportion to what is new, judged by what its steps report (their
 XComs), not by timing: after a first night on the bundled sample, a night with nothing new
-hashes, loads and scores nothing, and a night with one small new file loads that file and
+hashes, loads, builds (dbt) and scores nothing, and a night with one small new file loads that file and
 scores exactly its inbound rows; neither refits a trend model (they are refitted weekly).
 Real Airflow (``dag.test``), dbt, MLflow and DuckDB."""
 
@@ -54,6 +54,9 @@ def test_a_night_with_nothing_new_hashes_loads_and_scores_nothing(nights):
     assert "score_partition" not in nothing_new, "no partition to score"
     assert nothing_new["score_merge"]["scored"] == 0
     assert nothing_new["trends"]["refitted"] == 0
+    transform = nothing_new["transform"]
+    assert transform["built"] is False and "nothing dbt reads changed" in transform["reason"]
+    assert (transform["run"], transform["snapshot"], transform["test"]) == (0, 0, 0), "no dbt task ran"
 
 
 def test_a_night_with_one_new_file_loads_it_alone_and_scores_only_its_inbound_rows(nights):
@@ -66,3 +69,6 @@ def test_a_night_with_one_new_file_loads_it_alone_and_scores_only_its_inbound_ro
     assert one_new_file["score_merge"]["scored"] == inbound
     assert sum(p["scored"] for p in one_new_file["score_partition"]) == inbound
     assert one_new_file["trends"]["refitted"] == 0
+    transform = one_new_file["transform"]
+    assert transform["built"] is True and "raw.generic__communications" in transform["reason"]
+    assert transform["run"] > 0
