@@ -76,15 +76,17 @@ def _not_done(task: Any, records: list, skipped_on_purpose: set[str] = frozenset
     return ", ".join(sorted(str(s) for s in states))
 
 
-def skipped_by_short_circuits(dag: Any, returns: dict[tuple[str, int], Any]) -> set[str]:
-    """The tasks that a short-circuit task returning false (``transform_due``: nothing dbt reads
-    changed) skips on purpose: those after it, up to the tasks where the night joins again
-    (trigger rule ``none_failed``, such as ``train``) and all after those, which must still run."""
+def skipped_by_short_circuits(dag: Any, states: dict[str, set[str | None]]) -> set[str]:
+    """The tasks skipped on purpose by a short-circuit task (``transform_due``: nothing dbt
+    reads changed): one that succeeded with its direct downstream tasks skipped skips those
+    after it, up to the tasks where the night joins again (trigger rule ``none_failed``, such as
+    ``train``), which must still run, as must all after them. ``states``: each task's states."""
     from airflow.providers.standard.operators.python import ShortCircuitOperator
 
     chosen: set[str] = set()
     for task in dag.tasks:
-        if not isinstance(task, ShortCircuitOperator) or returns.get((task.task_id, -1), True):
+        if not (isinstance(task, ShortCircuitOperator) and states.get(task.task_id) == {"success"}
+                and all(states.get(t) == {"skipped"} for t in task.downstream_task_ids)):
             continue
         after = task.get_flat_relative_ids(upstream=False)
         joins = {t for t in after if dag.get_task(t).trigger_rule == "none_failed"}
@@ -102,11 +104,10 @@ def _problems(dag: Any, run_id: str) -> list[str]:
     with create_session() as session:
         records = task_records(session, run_id)
         errors = xcom_values(session, run_id, ERROR_XCOM_KEY)
-        returns = xcom_values(session, run_id, "return_value")
     by_task: dict[str, list] = {}
     for record in records:
         by_task.setdefault(record.task_id, []).append(record)
-    on_purpose = skipped_by_short_circuits(dag, returns)
+    on_purpose = skipped_by_short_circuits(dag, {t: {r.state for r in rs} for t, rs in by_task.items()})
     problems = []
     for task in dag.tasks:
         if why := _not_done(task, by_task.get(task.task_id, []), on_purpose):
