@@ -64,7 +64,7 @@ JUDGED_MODEL = "judged_model"
 # The ``ml`` modules the intent and sentiment models import when loaded (their classes and
 # functions, the intent model's pyfunc loader), shipped with each as ``code_paths``. Both carry
 # the same set: the first model loaded in a process provides the ``ml`` package for the others.
-MODEL_CODE = ("features", "intent", "sentiment", "serving")
+MODEL_CODE = ("features", "intent", "sentiment", "serving", "vocabularies")
 
 MIN_FOR_TOPICS = 20
 # Topics are learnt from a bounded random sample: the vocabulary and clusters settle long
