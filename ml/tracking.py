@@ -197,8 +197,13 @@ def register_and_gate(model, model_name: str, score_name: str, challenger_score:
     return Gate(version, promoted, champion_score)
 
 
+def load_logged_model(uri: str):
+    """The scikit-learn model at ``uri`` as it was fitted (its vocabularies rebuilt)."""
+    return restore_vocabularies(mlflow.sklearn.load_model(uri))
+
+
 def load_champion(model_name: str):
-    return restore_vocabularies(mlflow.sklearn.load_model(f"models:/{model_name}@{CHAMPION_ALIAS}"))
+    return load_logged_model(f"models:/{model_name}@{CHAMPION_ALIAS}")
 
 
 # Registry versions loaded in this process, by (tracking URI, model name, version): a version's
@@ -213,7 +218,7 @@ def load_model_version(model_name: str, version: str):
     loaded once per process and store."""
     key = (mlflow.get_tracking_uri(), model_name, version)
     if key not in _LOADED:
-        _LOADED[key] = restore_vocabularies(mlflow.sklearn.load_model(f"models:/{model_name}/{version}"))
+        _LOADED[key] = load_logged_model(f"models:/{model_name}/{version}")
     return _LOADED[key]
 
 
