@@ -43,12 +43,17 @@ def compact_vocabularies(model: Model) -> Model:
     in ``vocabulary`` instead of the ``vocabulary_`` dict; ``model`` itself is left as it is."""
     stored = copy.deepcopy(model)
     for vectorizer in _vectorizers(stored, set()):
-        if hasattr(vectorizer, "vocabulary_"):
+        if hasattr(vectorizer, "vocabulary_") and _fits_an_array(vectorizer.vocabulary_):
             terms = np.empty(len(vectorizer.vocabulary_), dtype=object)
             terms[list(vectorizer.vocabulary_.values())] = list(vectorizer.vocabulary_)
             vectorizer.vocabulary = terms.astype(str)
             del vectorizer.vocabulary_
     return stored
+
+
+def _fits_an_array(vocabulary: dict[str, int]) -> bool:
+    """A unicode array drops its strings' trailing NULs: a vocabulary with such a term keeps its dict."""
+    return not any(term.endswith("\0") for term in vocabulary)
 
 
 def restore_vocabularies(model: Model) -> Model:
