@@ -33,6 +33,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
 from ml.features import TEXT_COLUMN, chunk_sums, vectorise
+from ml.vocabularies import restore_vocabularies
 
 NEUTRAL_WITHIN = 0.05  # VADER's convention: |compound| below this is neutral
 VADER_ALPHA = 15.0
@@ -139,6 +140,12 @@ class BilingualSentiment(BaseEstimator):
         self.english_c = english_c
         self.chinese_c = chinese_c
         self.negation_scalar = negation_scalar
+
+    def __setstate__(self, state: dict) -> None:
+        """Loaded by skops (MLflow's sentiment pyfunc has no other hook): the vocabularies
+        stored as arrays (``ml.vocabularies``) rebuilt, as scoring reads them."""
+        super().__setstate__(state)
+        restore_vocabularies(self)
 
     def fit(self, x: pd.DataFrame, y: pd.Series) -> BilingualSentiment:
         text, positive = x[TEXT_COLUMN].fillna(""), np.asarray(y == POSITIVE)

@@ -24,6 +24,7 @@ from mlflow.models import Model
 from mlflow.models.model import MLMODEL_FILE_NAME, MODEL_CONFIG
 
 from ml.intent import predict_intents
+from ml.vocabularies import restore_vocabularies
 
 THRESHOLDS_KEY = "min_confidence"
 
@@ -57,4 +58,5 @@ def save_model(sk_model, path: str, mlflow_model: Model, min_confidence: Mapping
 
 def _load_pyfunc(path: str, model_config: dict[str, Any] | None = None) -> IntentAnswers:
     """Called by ``mlflow.pyfunc.load_model`` with the model directory and its config."""
-    return IntentAnswers(mlflow.sklearn.load_model(path), (model_config or {}).get(THRESHOLDS_KEY, {}))
+    return IntentAnswers(restore_vocabularies(mlflow.sklearn.load_model(path)),
+                         (model_config or {}).get(THRESHOLDS_KEY, {}))

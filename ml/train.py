@@ -51,7 +51,15 @@ from ml.intent import (
 )
 from ml.sentiment import BilingualSentiment, labelled_sentiment, polarity_sign
 from ml.topics import fit_topic_model, silhouette, topic_table
-from ml.tracking import champion, load_champion, log_model, register_and_gate, training_due, use_experiment
+from ml.tracking import (
+    champion,
+    load_champion,
+    load_logged_model,
+    log_model,
+    register_and_gate,
+    training_due,
+    use_experiment,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +72,7 @@ JUDGED_MODEL = "judged_model"
 # The ``ml`` modules the intent and sentiment models import when loaded (their classes and
 # functions, the intent model's pyfunc loader), shipped with each as ``code_paths``. Both carry
 # the same set: the first model loaded in a process provides the ``ml`` package for the others.
-MODEL_CODE = ("features", "intent", "sentiment", "serving")
+MODEL_CODE = ("features", "intent", "sentiment", "serving", "vocabularies")
 
 MIN_FOR_TOPICS = 20
 # Topics are learnt from a bounded random sample: the vocabulary and clusters settle long
@@ -192,7 +200,7 @@ def _judged_champion(settings: Settings):
     if current is None:
         return None
     try:
-        return mlflow.sklearn.load_model(f"runs:/{current.run_id}/{JUDGED_MODEL}")
+        return load_logged_model(f"runs:/{current.run_id}/{JUDGED_MODEL}")
     except MlflowException:  # a champion from before the refit on all rows never saw that fifth
         return load_champion(INTENT_MODEL)
 

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import shutil
 import time
+import zipfile
 from pathlib import Path
 
 import mlflow
+import mlflow.sklearn
 import numpy as np
+import pandas as pd
 import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
 
-from crm_followups.core.names import INTENT_EXPERIMENT, INTENT_MODEL
+from crm_followups.core.names import CHAMPION_ALIAS, INTENT_EXPERIMENT, INTENT_MODEL
 from crm_followups.core.settings import Settings
 from ml.score import champion_versions
 from ml.tracking import (
@@ -71,3 +77,50 @@ def test_a_version_is_loaded_once_per_process_and_store(settings: Settings) -> N
     _register_champion(settings)
     check_champions(settings)
     assert load_model_version(INTENT_MODEL, "1") is load_model_version(INTENT_MODEL, "1")
+
+
+def _text_model() -> tuple[Pipeline, pd.DataFrame]:
+    """Fitted vectorizers of each kind the champions hold (characters, words with pruned and
+    stop words, a given vocabulary) under a classifier, and the rows it learnt from."""
+    x = pd.DataFrame({"text": ["refund my card please", "the card was charged twice", "cancel my plan now",
+                               "please cancel the subscription", "我要退款", "取消我的订阅", "card refund"]})
+    features = ColumnTransformer([
+        ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4)), "text"),
+        ("word", TfidfVectorizer(ngram_range=(1, 2), stop_words="english", max_df=0.5), "text"),
+        ("given", CountVectorizer(vocabulary=["refund", "cancel", "card"]), "text"),
+    ])
+    model = Pipeline([("features", features), ("classifier", LogisticRegression())])
+    return model.fit(x, ["refund", "refund", "cancel", "cancel", "refund", "cancel", "refund"]), x
+
+
+def _vocabularies(model: Pipeline) -> list[tuple[dict[str, int], object]]:
+    return [(vectorizer.vocabulary_, vectorizer.vocabulary)
+            for _, vectorizer, _ in model.named_steps["features"].transformers_]
+
+
+def test_a_logged_champion_stores_its_vocabularies_as_arrays_and_scores_as_fitted(settings: Settings) -> None:
+    model, x = _text_model()
+    use_experiment(settings, INTENT_EXPERIMENT)
+    with mlflow.start_run():
+        register_and_gate(model, INTENT_MODEL, "accuracy", 1.0, None)
+    (model_file,) = settings.mlflow_dir.rglob("model.skops")
+    with zipfile.ZipFile(model_file) as stored:
+        assert '"vocabulary_"' not in stored.read("schema.json").decode()  # no dict entry by entry
+
+    loaded = load_model_version(INTENT_MODEL, "1")
+    assert _vocabularies(loaded) == _vocabularies(model)  # the fitted state, the logged model untouched
+    assert np.array_equal(loaded.predict_proba(x), model.predict_proba(x))
+    # MLflow serving a plain scikit-learn model has no project hook: scikit-learn rebuilds them
+    plain = mlflow.sklearn.load_model(f"models:/{INTENT_MODEL}@{CHAMPION_ALIAS}")
+    assert np.array_equal(plain.predict_proba(x), model.predict_proba(x))
+
+
+def test_a_champion_logged_with_dict_vocabularies_still_loads(settings: Settings) -> None:
+    model, x = _text_model()
+    use_experiment(settings, INTENT_EXPERIMENT)
+    with mlflow.start_run():  # as log_model did before the vocabularies were stored as arrays
+        mlflow.sklearn.log_model(model, name="model", registered_model_name=INTENT_MODEL,
+                                 serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS)
+    loaded = load_model_version(INTENT_MODEL, "1")
+    assert _vocabularies(loaded) == _vocabularies(model)
+    assert np.array_equal(loaded.predict_proba(x), model.predict_proba(x))
