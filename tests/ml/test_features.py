@@ -16,7 +16,7 @@ from ml.sentiment import CJK, CJK_CHARACTER, WORD_CHARACTER, BilingualSentiment
 # apostrophes, an empty text, a final sigma, negations and words the vocabulary never saw.
 TRICKY = ["", "   ", "Hi,\tI can't  log in!!\n\nHelp?", "客服您好，\u3000打开团队许可证的时候报错了。",
           "ΟΔΟΣ Σ ΣΑΣ", "not good at all... no refund?", "a\x1cb  c\u00a0d", "zzzz qqqq xyzzy 龘",
-          "Mixed 中文 and English -- order  ORDER order."]
+          "Mixed 中文 and English -- order  ORDER order.", "中not good, knot nothing to say"]
 
 
 def _corpus() -> pd.Series:
@@ -43,13 +43,25 @@ def test_column_features_equal_scikit_learns(features) -> None:
     assert _same(transform_text(fitted, x), fitted.transform(x))
 
 
-def test_sentiment_word_counts_equal_scikit_learns() -> None:
+@pytest.fixture(scope="module")
+def sentiment() -> BilingualSentiment:
     text = _corpus()
-    model = BilingualSentiment()
-    labels = pd.Series(np.where(np.arange(len(text)) % 2, "positive", "negative"))
-    model.fit(text.to_frame(), labels)
-    marked = model._mark_negation(text)
-    assert _same(vectorise(model.english_terms_, marked), model.english_terms_.transform(marked))
+    return BilingualSentiment().fit(text.to_frame(), pd.Series(np.where(np.arange(len(text)) % 2, "positive",
+                                                                        "negative")))
+
+
+def test_sentiment_word_counts_equal_scikit_learns(sentiment) -> None:
+    marked = sentiment._mark_negation(_corpus())
+    assert _same(vectorise(sentiment.english_terms_, marked), sentiment.english_terms_.transform(marked))
+
+
+def test_negation_marked_as_by_the_pattern_on_every_text(sentiment) -> None:
+    """Only texts holding a negator go through the pattern: the others would come out unchanged."""
+    lower = _corpus().str.lower()
+    marked = sentiment._mark_negation(_corpus())
+    expected = lower.str.replace(sentiment.negation_pattern_, r"\1 neg_\2 neg_\3 neg_\4", regex=True)
+    assert marked.tolist() == expected.tolist()
+    assert (marked != lower).any() and (marked == lower).any()
 
 
 def test_chunk_sums_count_as_pandas_does() -> None:
@@ -60,9 +72,7 @@ def test_chunk_sums_count_as_pandas_does() -> None:
                           text.str.count(CJK).to_numpy())
 
 
-def test_chinese_character_features_equal_scikit_learns() -> None:
+def test_chinese_character_features_equal_scikit_learns(sentiment) -> None:
     text = _corpus()
-    model = BilingualSentiment()
-    model.fit(text.to_frame(), pd.Series(np.where(np.arange(len(text)) % 2, "positive", "negative")))
-    features = model.chinese_[0]
+    features = sentiment.chinese_[0]
     assert _same(vectorise(features, text), features.transform(text))
