@@ -17,7 +17,6 @@ import pyarrow.compute as pc
 import scipy.sparse as sp
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
-from sklearn.preprocessing import normalize
 
 TEXT_COLUMN = "text"
 # Words of two or more letters, and Chinese characters one by one (their pairs then come from
@@ -61,20 +60,31 @@ def term_features(max_df: float = 0.5) -> ColumnTransformer:
 
 def transform_text(features: ColumnTransformer, x: pd.DataFrame) -> sp.csr_matrix:
     """What ``features.transform(x)`` gives for a fitted ColumnTransformer of text vectorizers
-    (``text_features``, ``term_features``), each computed by ``vectorise``."""
-    return sp.hstack([vectorise(vectorizer, x[column]) for _, vectorizer, column in features.transformers_
-                      if vectorizer != "drop"]).tocsr()
+    (``text_features``, ``term_features``), each block computed as by ``vectorise``: stacked
+    term x text, then turned once, instead of each block turned and then joined row by row."""
+    return sp.vstack([_by_term(vectorizer, x[column]) for _, vectorizer, column in features.transformers_
+                      if vectorizer != "drop"], format="csr").T.tocsr()
 
 
 def vectorise(vectorizer: CountVectorizer, texts: pd.Series) -> sp.csr_matrix:
     """What ``vectorizer.transform(texts)`` gives (a fitted CountVectorizer or TfidfVectorizer
-    with a ``char_wb`` or ``word`` analyzer), the same numbers, many times faster.
+    with a ``char_wb``, ``char`` or ``word`` analyzer, L2 norm or none), the same numbers, many
+    times faster.
 
     scikit-learn preprocesses, tokenises and looks up every n-gram of every text in Python. But
     neither a ``char_wb`` n-gram nor a token (the patterns here never match a space) crosses
     ASCII whitespace, and texts repeat words: so Arrow splits the texts there, each distinct
     chunk is preprocessed and analysed once by scikit-learn's own code, and a text's counts are
     built from its chunks' in arrays."""
+    return _by_term(vectorizer, texts).T.tocsr()
+
+
+def _by_term(vectorizer: CountVectorizer, texts: pd.Series) -> sp.csr_matrix:
+    """``vectorise``'s answer transposed (term x text), as it is built: summing counts term by
+    term needs no sort, and turning it leaves each text's terms in order, as scikit-learn's."""
+    weighted = isinstance(vectorizer, TfidfVectorizer)
+    if weighted and vectorizer.norm not in ("l2", None):
+        return vectorizer.transform(texts).T.tocsr()
     if vectorizer.analyzer == "char_wb":
         counts = _char_wb_counts(vectorizer, texts)
     elif vectorizer.analyzer == "word" and vectorizer.tokenizer is None:
@@ -82,21 +92,24 @@ def vectorise(vectorizer: CountVectorizer, texts: pd.Series) -> sp.csr_matrix:
     elif vectorizer.analyzer == "char":
         counts = _char_counts(vectorizer, texts)
     else:
-        return vectorizer.transform(texts)
-    counts.sort_indices()  # as scikit-learn's counts: the TF-IDF norms then add in the same order
-    return _tfidf(vectorizer, counts) if isinstance(vectorizer, TfidfVectorizer) else counts
+        return vectorizer.transform(texts).T.tocsr()
+    return _tfidf(vectorizer, counts) if weighted else counts
 
 
 def _tfidf(vectorizer: TfidfVectorizer, counts: sp.csr_matrix) -> sp.csr_matrix:
-    """What ``TfidfTransformer.transform`` does to ``counts`` (in place), from the vectorizer's
-    public settings and ``idf_``: the same operations in the same order, so the same numbers."""
+    """What ``TfidfTransformer.transform`` does, on term x text ``counts`` (in place), from the
+    vectorizer's public settings and ``idf_``: the same operations on each value, and each
+    text's L2 norm summed over its terms in order, as scikit-learn's row loop sums it."""
     weights = counts if counts.dtype in (np.float64, np.float32) else counts.astype(np.float64)
     if vectorizer.sublinear_tf:
         np.log(weights.data, weights.data)
         weights.data += 1.0
     if vectorizer.use_idf:
-        weights.data *= vectorizer.idf_[weights.indices]
-    return normalize(weights, norm=vectorizer.norm, copy=False) if vectorizer.norm else weights
+        weights.data *= np.repeat(vectorizer.idf_, np.diff(weights.indptr))
+    if vectorizer.norm == "l2":
+        squares = np.bincount(weights.indices, weights.data * weights.data, weights.shape[1])
+        weights.data /= np.sqrt(np.where(squares == 0.0, 1.0, squares))[weights.indices]
+    return weights
 
 
 def _chunks(texts: pd.Series) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -118,16 +131,14 @@ def chunk_sums(texts: pd.Series, measure: Callable[[str], int]) -> np.ndarray:
 
 
 def _char_wb_counts(vectorizer: CountVectorizer, texts: pd.Series) -> sp.csr_matrix:
-    """A text's ``char_wb`` counts are the sum of its chunks' counts. Summed as n-gram x text
-    (the product's own order), then turned back by a transposition, which leaves each text's
-    n-grams in column order: cheaper than sorting the product's rows."""
+    """``char_wb`` counts, n-gram x text: a text's are the sum of its chunks'."""
     text_of, codes, distinct = _chunks(texts)
     chunk_texts = sp.csr_matrix((np.ones(len(codes), vectorizer.dtype), (codes, text_of)),
                                 shape=(len(distinct), len(texts)))
     per_chunk = CountVectorizer(analyzer="char_wb", ngram_range=vectorizer.ngram_range,
                                 preprocessor=vectorizer.build_preprocessor(),
                                 vocabulary=vectorizer.vocabulary_, dtype=vectorizer.dtype).transform(distinct)
-    return (per_chunk.T.tocsr() @ chunk_texts).T.tocsr()
+    return per_chunk.T.tocsr() @ chunk_texts
 
 
 def _tokens(vectorizer: CountVectorizer, texts: pd.Series) -> tuple[np.ndarray, np.ndarray, pa.Array]:
@@ -147,8 +158,8 @@ def _tokens(vectorizer: CountVectorizer, texts: pd.Series) -> tuple[np.ndarray, 
 
 
 def _word_counts(vectorizer: CountVectorizer, texts: pd.Series) -> sp.csr_matrix:
-    """Word n-grams as scikit-learn makes them: stop words dropped first, then n consecutive
-    tokens of one text joined by a space."""
+    """Word n-gram counts, n-gram x text, as scikit-learn makes them: stop words dropped first,
+    then n consecutive tokens of one text joined by a space."""
     return _ngram_counts(vectorizer, *_tokens(vectorizer, texts), " ", len(texts))
 
 
@@ -164,14 +175,15 @@ def _characters(vectorizer: CountVectorizer, texts: pd.Series) -> tuple[np.ndarr
 
 
 def _char_counts(vectorizer: CountVectorizer, texts: pd.Series) -> sp.csr_matrix:
-    """Character n-grams as scikit-learn makes them: n consecutive characters of one text."""
+    """Character n-gram counts, n-gram x text, as scikit-learn makes them: n consecutive
+    characters of one text."""
     return _ngram_counts(vectorizer, *_characters(vectorizer, texts), "", len(texts))
 
 
 def _ngram_counts(vectorizer: CountVectorizer, text_of: np.ndarray, codes: np.ndarray, distinct: pa.Array,
                   separator: str, texts: int) -> sp.csr_matrix:
-    """Counts of the vocabulary's n-grams of units (tokens or characters; ``codes`` index
-    ``distinct``, in text order), each distinct n-gram joined by ``separator`` and looked up once."""
+    """Counts (n-gram x text) of the vocabulary's n-grams of units (tokens or characters; ``codes``
+    index ``distinct``, in text order), each distinct n-gram joined by ``separator`` and looked up once."""
     lookup = pa.array(list(vectorizer.vocabulary_), pa.large_string())
     columns = np.fromiter(vectorizer.vocabulary_.values(), np.int64, len(vectorizer.vocabulary_))
     joint = pa.scalar(separator, pa.large_string())
@@ -188,8 +200,8 @@ def _ngram_counts(vectorizer: CountVectorizer, text_of: np.ndarray, codes: np.nd
         rows.append(text_of[starts][known])
         cols.append(columns[found[known].astype(np.int64)])
     row, col = np.concatenate(rows), np.concatenate(cols)
-    return sp.csr_matrix((np.ones(len(row), vectorizer.dtype), (row, col)),
-                         shape=(texts, len(vectorizer.vocabulary_)))
+    return sp.csr_matrix((np.ones(len(row), vectorizer.dtype), (col, row)),
+                         shape=(len(vectorizer.vocabulary_), texts))
 
 
 def _distinct_sequences(codes: np.ndarray, starts: np.ndarray, n: int, vocabulary: int
