@@ -85,7 +85,7 @@ def _by_term(vectorizer: CountVectorizer, texts: pd.Series) -> sp.csr_matrix:
     weighted = isinstance(vectorizer, TfidfVectorizer)
     if weighted and vectorizer.norm not in ("l2", None):
         return vectorizer.transform(texts).T.tocsr()
-    if vectorizer.analyzer == "char_wb":
+    if vectorizer.analyzer == "char_wb" and vectorizer.ngram_range[0] <= 3:
         counts = _char_wb_counts(vectorizer, texts)
     elif vectorizer.analyzer == "word" and vectorizer.tokenizer is None:
         counts = _word_counts(vectorizer, texts)
@@ -131,14 +131,23 @@ def chunk_sums(texts: pd.Series, measure: Callable[[str], int]) -> np.ndarray:
 
 
 def _char_wb_counts(vectorizer: CountVectorizer, texts: pd.Series) -> sp.csr_matrix:
-    """``char_wb`` counts, n-gram x text: a text's are the sum of its chunks'."""
+    """``char_wb`` counts, n-gram x text. scikit-learn splits each preprocessed text into words,
+    pads each with a space either side and takes the character n-grams within: so a text's
+    counts are the sum of its words', and each distinct word's are counted once, as ``char``
+    n-grams of the padded word (a padded word is never shorter than the smallest n: ``_by_term``
+    sends ranges from n > 3 to scikit-learn)."""
     text_of, codes, distinct = _chunks(texts)
+    preprocess = vectorizer.build_preprocessor()
+    chunk_words = pa.array([preprocess(chunk).split() for chunk in distinct], pa.list_(pa.large_string()))
+    words = pc.dictionary_encode(pc.list_flatten(chunk_words))
+    chunk_of = pc.list_parent_indices(chunk_words).to_numpy()
+    word_chunks = sp.csr_matrix((np.ones(len(words), vectorizer.dtype), (words.indices.to_numpy(), chunk_of)),
+                                shape=(len(words.dictionary), len(distinct)))
     chunk_texts = sp.csr_matrix((np.ones(len(codes), vectorizer.dtype), (codes, text_of)),
                                 shape=(len(distinct), len(texts)))
-    per_chunk = CountVectorizer(analyzer="char_wb", ngram_range=vectorizer.ngram_range,
-                                preprocessor=vectorizer.build_preprocessor(),
-                                vocabulary=vectorizer.vocabulary_, dtype=vectorizer.dtype).transform(distinct)
-    return per_chunk.T.tocsr() @ chunk_texts
+    padded = [f" {word} " for word in words.dictionary.to_pylist()]
+    per_word = _ngram_counts(vectorizer, *_code_points(padded), "", len(padded))
+    return (per_word @ word_chunks) @ chunk_texts
 
 
 def _tokens(vectorizer: CountVectorizer, texts: pd.Series) -> tuple[np.ndarray, np.ndarray, pa.Array]:
@@ -165,12 +174,17 @@ def _word_counts(vectorizer: CountVectorizer, texts: pd.Series) -> sp.csr_matrix
 
 def _characters(vectorizer: CountVectorizer, texts: pd.Series) -> tuple[np.ndarray, np.ndarray, pa.Array]:
     """Every character of ``texts`` as scikit-learn's ``char`` analyzer sees them (preprocessed,
-    runs of whitespace as one space), in order: its text's position and which of the distinct
-    characters (the third item) it is."""
+    runs of whitespace as one space), as ``_code_points``."""
     spaced = texts.map(vectorizer.build_preprocessor()).str.replace(r"\s\s+", " ", regex=True)
-    points = np.frombuffer("".join(spaced).encode("utf-32-le", "surrogatepass"), "<u4")
+    return _code_points(spaced.tolist())
+
+
+def _code_points(strings: list[str]) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+    """Every character of ``strings``, in order: its string's position and which of the distinct
+    characters (the third item) it is."""
+    points = np.frombuffer("".join(strings).encode("utf-32-le", "surrogatepass"), "<u4")
     codes, distinct = pd.factorize(points)
-    text_of = np.repeat(np.arange(len(texts)), spaced.str.len().to_numpy())
+    text_of = np.repeat(np.arange(len(strings)), np.fromiter(map(len, strings), np.int64, len(strings)))
     return text_of, codes.astype(np.int64), pa.array([chr(point) for point in distinct], pa.large_string())
 
 
