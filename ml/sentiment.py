@@ -43,8 +43,8 @@ NEGATION_WINDOW = 3  # VADER flips a lexicon word with a negator among the three
 NEGATED_WORDS = r"(?:\s+([\w']+))?" * NEGATION_WINDOW  # what follows a negator in the negation pattern
 EXCLAMATION_BOOST = 0.292  # VADER's intensity added per "!", counted up to four
 MAX_EXCLAMATIONS = 4
-CJK = r"[\u4e00-\u9fff]"
-WORD_CHARACTER, CJK_CHARACTER = re.compile(r"\w"), re.compile(CJK)
+CJK = "[\u4e00-\u9fff]"  # the characters themselves, not escapes: Arrow's regex engine (RE2) reads it too
+WORD_CHARACTER = re.compile(r"\w")
 TOKEN_PATTERN = r"(?u)[\w']+|[^\w\s]{2,}"
 POSITIVE, NEGATIVE, NEUTRAL = "positive", "negative", "neutral"
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -221,9 +221,7 @@ class BilingualSentiment(BaseEstimator):
 
     def predict(self, x: pd.DataFrame) -> np.ndarray:
         text = x[TEXT_COLUMN].fillna("")
-        letters = np.maximum(chunk_sums(text, lambda chunk: len(WORD_CHARACTER.findall(chunk))), 1)
-        han = chunk_sums(text, lambda chunk: len(CJK_CHARACTER.findall(chunk)))
-        chinese_share = np.minimum(han / letters, 1.0)
+        chinese_share = _chinese_share(text)
         english = self.english_polarity(text)
         chinese = np.zeros(len(text))
         has_chinese = chinese_share > 0
@@ -242,6 +240,18 @@ def _with_negated_twins(lexicon: pd.Series, negation_scalar: float) -> pd.Series
     twins = pd.Series(negation_scalar * lexicon.to_numpy(), index=NEGATED_PREFIX + lexicon.index)
     combined = pd.concat([lexicon, twins])
     return combined[~combined.index.duplicated()]
+
+
+def _chinese_share(text: pd.Series) -> np.ndarray:
+    """Per text, Chinese characters as a share of its word characters (``\\w``, at least one).
+    Arrow counts the Chinese ones; Python's ``\\w`` (Unicode, unlike RE2's) counts the word
+    characters of the texts holding some, the only ones whose share is not zero."""
+    han = pc.count_substring_regex(pa.array(text, pa.large_string()), CJK).to_numpy(zero_copy_only=False)
+    has_han = han > 0
+    letters = chunk_sums(text[has_han], lambda chunk: len(WORD_CHARACTER.findall(chunk)))
+    share = np.zeros(len(text))
+    share[has_han] = np.minimum(han[has_han] / np.maximum(letters, 1), 1.0)
+    return share
 
 
 def _exclamations(text: pd.Series) -> np.ndarray:

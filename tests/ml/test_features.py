@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,7 +11,7 @@ import scipy.sparse as sp
 
 from crm_followups.sample import phrases as bank
 from ml.features import TEXT_COLUMN, chunk_sums, term_features, text_features, transform_text, vectorise
-from ml.sentiment import CJK, CJK_CHARACTER, WORD_CHARACTER, BilingualSentiment
+from ml.sentiment import CJK, WORD_CHARACTER, BilingualSentiment, _chinese_share
 
 # Phrasings of both languages, then texts built to trip a chunk-wise shortcut: tabs, new lines,
 # runs of spaces, an ideographic space, a control separator, punctuation glued to words,
@@ -68,8 +70,16 @@ def test_chunk_sums_count_as_pandas_does() -> None:
     text = _corpus()
     assert np.array_equal(chunk_sums(text, lambda chunk: len(WORD_CHARACTER.findall(chunk))),
                           text.str.count(r"\w").to_numpy())
-    assert np.array_equal(chunk_sums(text, lambda chunk: len(CJK_CHARACTER.findall(chunk))),
+    assert np.array_equal(chunk_sums(text, lambda chunk: len(re.findall(CJK, chunk))),
                           text.str.count(CJK).to_numpy())
+
+
+def test_chinese_share_as_counted_by_pythons_regex() -> None:
+    text = _corpus()
+    han, letters = (np.array([len(re.findall(pattern, t)) for t in text]) for pattern in (CJK, r"\w"))
+    share = _chinese_share(text)
+    assert np.array_equal(share, np.minimum(han / np.maximum(letters, 1), 1.0))
+    assert (share > 0).any() and (share < 1).any()
 
 
 def test_chinese_character_features_equal_scikit_learns(sentiment) -> None:
