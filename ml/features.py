@@ -152,18 +152,24 @@ def _char_wb_counts(vectorizer: CountVectorizer, texts: pd.Series) -> sp.csr_mat
 
 def _tokens(vectorizer: CountVectorizer, texts: pd.Series) -> tuple[np.ndarray, np.ndarray, pa.Array]:
     """Every token of ``texts`` in order, stop words dropped: its text's position and which of
-    the distinct tokens (the third item) it is."""
+    the distinct tokens (the third item) it is. Each distinct chunk is tokenised once, then its
+    token numbers are repeated for each time it occurs, in arrays: no token string is copied."""
     preprocess, tokenize = vectorizer.build_preprocessor(), vectorizer.build_tokenizer()
     text_of, codes, distinct = _chunks(texts)
     chunk_tokens = pa.array([tokenize(preprocess(chunk)) for chunk in distinct], pa.list_(pa.large_string()))
-    in_order = chunk_tokens.take(codes)
-    tokens, text_of = pc.list_flatten(in_order), text_of[pc.list_parent_indices(in_order).to_numpy()]
+    tokens = pc.list_flatten(chunk_tokens)
+    chunk_of = pc.list_parent_indices(chunk_tokens).to_numpy()
     stop_words = vectorizer.get_stop_words()
     if stop_words:
         kept = pc.invert(pc.is_in(tokens, pa.array(list(stop_words), pa.large_string())))
-        tokens, text_of = tokens.filter(kept), text_of[kept.to_numpy(zero_copy_only=False)]
+        tokens, chunk_of = tokens.filter(kept), chunk_of[kept.to_numpy(zero_copy_only=False)]
     encoded = pc.dictionary_encode(tokens)
-    return text_of, encoded.indices.to_numpy().astype(np.int64), encoded.dictionary
+    per_chunk = np.bincount(chunk_of, minlength=len(distinct))
+    lengths = per_chunk[codes]  # tokens of each chunk occurrence, in text order
+    # the j-th token of an occurrence is its chunk's first token plus j
+    shift = (np.cumsum(per_chunk) - per_chunk)[codes] - (np.cumsum(lengths) - lengths)
+    at = np.repeat(shift, lengths) + np.arange(lengths.sum())
+    return np.repeat(text_of, lengths), encoded.indices.to_numpy().astype(np.int64)[at], encoded.dictionary
 
 
 def _word_counts(vectorizer: CountVectorizer, texts: pd.Series) -> sp.csr_matrix:
