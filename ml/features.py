@@ -112,10 +112,17 @@ def _tfidf(vectorizer: TfidfVectorizer, counts: sp.csr_matrix) -> sp.csr_matrix:
     return weights
 
 
+def arrow_strings(texts: pd.Series) -> pa.LargeStringArray:
+    """``texts`` as one Arrow array: pandas' Arrow-backed strings may hold several chunks (after a
+    concat), or none (an empty selection), and a chunked array has no dictionary ``indices``."""
+    strings = pa.array(texts, pa.large_string())
+    return strings.combine_chunks() if isinstance(strings, pa.ChunkedArray) else strings
+
+
 def _chunks(texts: pd.Series) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Every chunk of ``texts`` between ASCII whitespace, in order: its text's position and
     which of the distinct chunks (the third item) it is."""
-    split = pc.ascii_split_whitespace(pa.array(texts, pa.large_string()))
+    split = pc.ascii_split_whitespace(arrow_strings(texts))
     encoded = pc.dictionary_encode(pc.list_flatten(split))
     return (pc.list_parent_indices(split).to_numpy(), encoded.indices.to_numpy(),
             encoded.dictionary.to_pylist())

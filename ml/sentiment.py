@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
@@ -34,7 +33,7 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer, T
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from ml.features import TEXT_COLUMN, chunk_sums, vectorise
+from ml.features import TEXT_COLUMN, arrow_strings, chunk_sums, vectorise
 
 NEUTRAL_WITHIN = 0.05  # VADER's convention: |compound| below this is neutral
 VADER_ALPHA = 15.0
@@ -188,7 +187,7 @@ class BilingualSentiment(BaseEstimator):
         changes is among them, and Python's regex engine, far slower, then runs on those alone
         (an eighth of the sample)."""
         negators = self.negation_pattern_[len(r"\b("):-len(")" + NEGATED_WORDS)]  # the pattern fit builds
-        found = pc.match_substring_regex(pa.array(lower, pa.large_string()), negators)
+        found = pc.match_substring_regex(arrow_strings(lower), negators)
         return found.to_numpy(zero_copy_only=False)
 
     def lexicon_scores(self, counts: sp.csr_matrix, exclamations: np.ndarray) -> np.ndarray:
@@ -246,7 +245,7 @@ def _chinese_share(text: pd.Series) -> np.ndarray:
     """Per text, Chinese characters as a share of its word characters (``\\w``, at least one).
     Arrow counts the Chinese ones; Python's ``\\w`` (Unicode, unlike RE2's) counts the word
     characters of the texts holding some, the only ones whose share is not zero."""
-    han = pc.count_substring_regex(pa.array(text, pa.large_string()), CJK).to_numpy(zero_copy_only=False)
+    han = pc.count_substring_regex(arrow_strings(text), CJK).to_numpy(zero_copy_only=False)
     has_han = han > 0
     letters = chunk_sums(text[has_han], lambda chunk: len(WORD_CHARACTER.findall(chunk)))
     share = np.zeros(len(text))

@@ -66,6 +66,17 @@ def test_negation_marked_as_by_the_pattern_on_every_text(sentiment) -> None:
     assert (marked != lower).any() and (marked == lower).any()
 
 
+def test_texts_in_several_arrow_chunks_or_none(sentiment) -> None:
+    """pandas keeps a concat's Arrow strings in several chunks, an empty selection in none (the
+    sentiment of texts without Chinese selects none to count word characters in)."""
+    text = pd.concat([_corpus()[:20], _corpus()[20:]], ignore_index=True)
+    fitted = text_features().fit(text.to_frame())
+    assert _same(transform_text(fitted, text.to_frame()), fitted.transform(text.to_frame()))
+    english = text.str.isascii().to_numpy()
+    assert np.array_equal(sentiment.predict(text[english].to_frame()),
+                          sentiment.predict(_corpus()[english].to_frame()))
+
+
 def test_chunk_sums_count_as_pandas_does() -> None:
     text = _corpus()
     assert np.array_equal(chunk_sums(text, lambda chunk: len(WORD_CHARACTER.findall(chunk))),
