@@ -74,8 +74,8 @@ def vectorise(vectorizer: CountVectorizer, texts: pd.Series) -> sp.csr_matrix:
     scikit-learn preprocesses, tokenises and looks up every n-gram of every text in Python. But
     neither a ``char_wb`` n-gram nor a token (the patterns here never match a space) crosses
     ASCII whitespace, and texts repeat words: so Arrow splits the texts there, each distinct
-    chunk is preprocessed and analysed once by scikit-learn's own code, and a text's counts are
-    built from its chunks' in arrays."""
+    chunk is preprocessed and split by scikit-learn's own code once, each distinct n-gram is
+    joined and looked up once, and a text's counts are built from its chunks' in arrays."""
     return _by_term(vectorizer, texts).T.tocsr()
 
 
