@@ -26,7 +26,7 @@ import pyarrow as pa
 from crm_followups.core.names import INTENT_MODEL, SCORING_EXPERIMENT, SENTIMENT_MODEL, TOPICS_MODEL
 from crm_followups.core.settings import Settings
 from crm_followups.core.warehouse import connect
-from ml.features import text_frame
+from ml.features import TEXT_COLUMN, text_frame
 from ml.intent import predict_intents
 from ml.sentiment import sentiment_labels
 from ml.topics import predict_topics
@@ -137,11 +137,17 @@ def _constant(value: str | None, rows: int) -> pa.Array:
 
 
 def score_batch(models: Champions, batch: pd.DataFrame) -> pa.Table:
-    """The score row of each communication in ``batch`` (scored_at is added on write)."""
-    x = text_frame(batch["subject"], batch["body"])
+    """The score row of each communication in ``batch`` (scored_at is added on write).
+
+    Each distinct text is scored once and its scores copied to the communications that share
+    it (templated mails, one-line replies): every model scores a text on its own, so the
+    numbers are the same as scoring every row."""
+    text_of, texts = pd.factorize(text_frame(batch["subject"], batch["body"])[TEXT_COLUMN])
+    x = pd.DataFrame({TEXT_COLUMN: texts})
     rows, versions = len(batch), models.versions
-    intent, confidence = predict_intents(models.intent, x)
-    polarity = models.sentiment.predict(x) if models.sentiment else None
+    intent, confidence = (answer[text_of] for answer in predict_intents(models.intent, x))
+    polarity = models.sentiment.predict(x)[text_of] if models.sentiment else None
+    topics = predict_topics(models.topics, x)[text_of] if models.topics else None
     return pa.table({
         "source_system": pa.array(batch["source_system"], pa.string()),
         "communication_id": pa.array(batch["communication_id"], pa.string()),
@@ -149,7 +155,7 @@ def score_batch(models: Champions, batch: pd.DataFrame) -> pa.Table:
         "sentiment": _column(polarity, pa.float64(), rows),
         "sentiment_label": _column(None if polarity is None else sentiment_labels(polarity),
                                    pa.string(), rows),
-        "topic_id": _column(predict_topics(models.topics, x) if models.topics else None, pa.int32(), rows),
+        "topic_id": _column(topics, pa.int32(), rows),
         "intent_model_version": _constant(versions.intent, rows),
         "sentiment_model_version": _constant(versions.sentiment, rows),
         "topic_model_version": _constant(versions.topic, rows),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,14 +11,14 @@ import scipy.sparse as sp
 
 from crm_followups.sample import phrases as bank
 from ml.features import TEXT_COLUMN, chunk_sums, term_features, text_features, transform_text, vectorise
-from ml.sentiment import CJK, CJK_CHARACTER, WORD_CHARACTER, BilingualSentiment
+from ml.sentiment import CJK, WORD_CHARACTER, BilingualSentiment, _chinese_share
 
 # Phrasings of both languages, then texts built to trip a chunk-wise shortcut: tabs, new lines,
 # runs of spaces, an ideographic space, a control separator, punctuation glued to words,
 # apostrophes, an empty text, a final sigma, negations and words the vocabulary never saw.
 TRICKY = ["", "   ", "Hi,\tI can't  log in!!\n\nHelp?", "客服您好，\u3000打开团队许可证的时候报错了。",
           "ΟΔΟΣ Σ ΣΑΣ", "not good at all... no refund?", "a\x1cb  c\u00a0d", "zzzz qqqq xyzzy 龘",
-          "Mixed 中文 and English -- order  ORDER order."]
+          "Mixed 中文 and English -- order  ORDER order.", "中not good, knot nothing to say"]
 
 
 def _corpus() -> pd.Series:
@@ -43,26 +45,55 @@ def test_column_features_equal_scikit_learns(features) -> None:
     assert _same(transform_text(fitted, x), fitted.transform(x))
 
 
-def test_sentiment_word_counts_equal_scikit_learns() -> None:
+@pytest.fixture(scope="module")
+def sentiment() -> BilingualSentiment:
     text = _corpus()
-    model = BilingualSentiment()
-    labels = pd.Series(np.where(np.arange(len(text)) % 2, "positive", "negative"))
-    model.fit(text.to_frame(), labels)
-    marked = model._mark_negation(text)
-    assert _same(vectorise(model.english_terms_, marked), model.english_terms_.transform(marked))
+    return BilingualSentiment().fit(text.to_frame(), pd.Series(np.where(np.arange(len(text)) % 2, "positive",
+                                                                        "negative")))
+
+
+def test_sentiment_word_counts_equal_scikit_learns(sentiment) -> None:
+    marked = sentiment._mark_negation(_corpus())
+    assert _same(vectorise(sentiment.english_terms_, marked), sentiment.english_terms_.transform(marked))
+
+
+def test_negation_marked_as_by_the_pattern_on_every_text(sentiment) -> None:
+    """Only texts holding a negator go through the pattern: the others would come out unchanged."""
+    lower = _corpus().str.lower()
+    marked = sentiment._mark_negation(_corpus())
+    expected = lower.str.replace(sentiment.negation_pattern_, r"\1 neg_\2 neg_\3 neg_\4", regex=True)
+    assert marked.tolist() == expected.tolist()
+    assert (marked != lower).any() and (marked == lower).any()
+
+
+def test_texts_in_several_arrow_chunks_or_none(sentiment) -> None:
+    """pandas keeps a concat's Arrow strings in several chunks, an empty selection in none (the
+    sentiment of texts without Chinese selects none to count word characters in)."""
+    text = pd.concat([_corpus()[:20], _corpus()[20:]], ignore_index=True)
+    fitted = text_features().fit(text.to_frame())
+    assert _same(transform_text(fitted, text.to_frame()), fitted.transform(text.to_frame()))
+    english = text.str.isascii().to_numpy()
+    assert np.array_equal(sentiment.predict(text[english].to_frame()),
+                          sentiment.predict(_corpus()[english].to_frame()))
 
 
 def test_chunk_sums_count_as_pandas_does() -> None:
     text = _corpus()
     assert np.array_equal(chunk_sums(text, lambda chunk: len(WORD_CHARACTER.findall(chunk))),
                           text.str.count(r"\w").to_numpy())
-    assert np.array_equal(chunk_sums(text, lambda chunk: len(CJK_CHARACTER.findall(chunk))),
+    assert np.array_equal(chunk_sums(text, lambda chunk: len(re.findall(CJK, chunk))),
                           text.str.count(CJK).to_numpy())
 
 
-def test_chinese_character_features_equal_scikit_learns() -> None:
+def test_chinese_share_as_counted_by_pythons_regex() -> None:
     text = _corpus()
-    model = BilingualSentiment()
-    model.fit(text.to_frame(), pd.Series(np.where(np.arange(len(text)) % 2, "positive", "negative")))
-    features = model.chinese_[0]
+    han, letters = (np.array([len(re.findall(pattern, t)) for t in text]) for pattern in (CJK, r"\w"))
+    share = _chinese_share(text)
+    assert np.array_equal(share, np.minimum(han / np.maximum(letters, 1), 1.0))
+    assert (share > 0).any() and (share < 1).any()
+
+
+def test_chinese_character_features_equal_scikit_learns(sentiment) -> None:
+    text = _corpus()
+    features = sentiment.chinese_[0]
     assert _same(vectorise(features, text), features.transform(text))

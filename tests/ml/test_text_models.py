@@ -11,7 +11,9 @@ import itertools
 
 import duckdb
 import mlflow
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from mlflow import MlflowClient
 
@@ -20,8 +22,9 @@ from crm_followups.core.settings import Settings
 from crm_followups.sample import phrases as bank
 from ml.features import text_frame
 from ml.intent import IntentParams, capped_rows, fit_intent_model
-from ml.score import score_communications
+from ml.score import Champions, ChampionVersions, score_batch, score_communications
 from ml.sentiment import BilingualSentiment, chinese_reviews, sentiment_labels
+from ml.topics import fit_topic_model
 from ml.train import train_intent, train_sentiment, train_topics
 
 # Barely any regularisation budget and single characters only: a deliberately weak challenger.
@@ -86,6 +89,22 @@ def test_sentiment_reads_english_and_chinese():
     assert list(sentiment_labels(model.predict(texts))) == [
         "positive", "negative", "negative", "negative", "positive"]
     assert ((model.predict(texts) >= -1) & (model.predict(texts) <= 1)).all()
+
+
+def test_a_batch_scores_each_row_as_scored_alone():
+    """``score_batch`` scores each distinct text once: rows sharing a text, or not, get the
+    numbers they get when scored one by one."""
+    phrases = _phrases(held_out=False)
+    x = _x(phrases)
+    labels = pd.Series(np.where(np.arange(len(x)) % 2, "positive", "negative"))
+    sentiment = BilingualSentiment().fit(x, labels)
+    models = Champions(ChampionVersions("1", "run", "2", "3"), fit_intent_model(x, phrases["label"]).model,
+                       sentiment, fit_topic_model(x, topic_counts=(4,)).model)
+    rows = phrases.sample(12, random_state=1)
+    batch = pd.DataFrame({"source_system": "generic", "communication_id": [f"c{i}" for i in range(24)],
+                          "subject": "", "body": pd.concat([rows["body"], rows["body"]], ignore_index=True)})
+    alone = pa.concat_tables([score_batch(models, batch.iloc[[i]]) for i in range(len(batch))])
+    assert score_batch(models, batch).equals(alone)
 
 
 @pytest.fixture
