@@ -70,5 +70,5 @@ def test_a_night_with_one_new_file_loads_it_alone_and_scores_only_its_inbound_ro
     assert sum(p["scored"] for p in one_new_file["score_partition"]) == inbound
     assert one_new_file["trends"]["refitted"] == 0
     transform = one_new_file["transform"]
-    assert transform["built"] is True and "raw.generic__communications" in transform["reason"]
+    assert transform["built"] is True and "raw.communications (" in transform["reason"]
     assert transform["models"] > 0

@@ -13,7 +13,7 @@ from crm_followups.core.settings import DBT_PROJECT_DIR, Settings
 from crm_followups.core.warehouse import connect, create_raw_tables, create_warehouse
 from crm_followups.transform.builds import project_digest, record_build, transform_decision
 
-COMMUNICATIONS = "raw.generic__communications"
+COMMUNICATIONS = "raw.communications"
 
 
 @pytest.fixture
