@@ -330,6 +330,12 @@ def _trends(trends: dict[str, Any]) -> str:
     return f"{trends.get('refitted', '?')} / {'?' if read is None else f'{read:,}'}"
 
 
+def _transform(transform: dict[str, Any]) -> str:
+    if transform.get("built") is False:
+        return "skipped (nothing dbt reads changed)"
+    return f"built: {transform.get('models', '?')} models, {transform.get('tests', '?')} cross-model tests"
+
+
 def night_table(size: SizeResult) -> list[str]:
     steps: list[str] = []
     for night in size.nights:
@@ -354,6 +360,7 @@ def night_table(size: SizeResult) -> list[str]:
         "scoring throughput (rows/s)": [f"{n.scored / n.scoring_seconds:,.0f}" if n.scored else "-"
                                         for n in size.nights],
         "extract: files loaded / hashed / skipped": [_files(n.results["extract"]) for n in size.nights],
+        "transform (transform_due's decision)": [_transform(n.results["transform"]) for n in size.nights],
         "trends: series refitted / communications read": [_trends(n.results["trends"]) for n in size.nights],
         "x floor (wall / floor)": [f"{n.wall / size.floor_seconds:,.0f}x" for n in size.nights],
         "x naive script (wall / naive)": [f"{n.wall / size.naive['seconds']:,.1f}x" for n in size.nights],

@@ -15,7 +15,8 @@ Turns the night's CRM exports into the follow-up list for the run's logical date
 2. **transform_due** compares what dbt reads (raw tables, the dbt project, the salt, the
    versions) with the last build recorded in the warehouse: when nothing changed, the group is
    skipped (the summary says why) and the night goes on; else **transform**: the dbt project,
-   one task per model, snapshot and test (astronomer-cosmos,
+   one `dbt build` task per model and snapshot, with its tests, and one per test spanning
+   models (astronomer-cosmos,
    `crm_followups.transform.dbt_tasks`), into `staging`, `intermediate` and `marts`; a failing
    test stops the night here; **record_transform** records the build's fingerprint;
 3. **train** the intent, sentiment and topic models when due or forced (MLflow runs; `champion`

@@ -17,6 +17,8 @@ from crm_followups.core.names import DAG_ID, ERROR_XCOM_KEY, TRANSFORM_DECISION_
 from crm_followups.core.settings import DAGS_DIR, Settings
 
 log = logging.getLogger("crm_followups")
+# The transform group's tasks by kind, as cosmos names them (crm_followups.transform.dbt_tasks)
+DBT_TASKS = {"models": "_model_build", "snapshots": "_snapshot_build", "tests": "_test"}
 
 
 class NightFailedError(RuntimeError):
@@ -118,8 +120,8 @@ def _problems(dag: Any, run_id: str) -> list[str]:
 
 def step_results(run_id: str) -> dict[str, Any]:
     """What each step returned (its XCom), keyed by step; mapped partitions as a list, the dbt
-    tasks as counts of models run, snapshots taken and tests passed, with whether the night
-    built at all and why (``transform_due``'s decision)."""
+    tasks as counts of models built (with their tests), snapshots taken and tests spanning
+    models passed, with whether the night built at all and why (``transform_due``'s decision)."""
     from airflow.utils.session import create_session
 
     from crm_followups.cli.metadata import task_records, xcom_values
@@ -134,11 +136,10 @@ def step_results(run_id: str) -> dict[str, Any]:
             steps.setdefault(task_id, []).append(value)
         elif "." not in task_id:
             steps[task_id] = value
-    dbt_done = [r.task_id.rsplit(".", 1)[-1] for r in records
-                if r.step == "transform" and r.state == "success"]
+    dbt_done = [r.task_id for r in records if r.step == "transform" and r.state == "success"]
     decision = decisions.get(("transform_due", -1), {})
-    steps["transform"] = {**{kind: dbt_done.count(kind) for kind in ("run", "snapshot", "test")},
-                          "built": decision.get("due"), "reason": decision.get("reason")}
+    done = {kind: sum(t.endswith(suffix) for t in dbt_done) for kind, suffix in DBT_TASKS.items()}
+    steps["transform"] = {**done, "built": decision.get("due"), "reason": decision.get("reason")}
     return steps
 
 

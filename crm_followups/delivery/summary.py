@@ -80,7 +80,8 @@ def _freshness_line(statuses: dict[str, str]) -> str:
 def _transform_line(dbt: dict[str, Any]) -> str:
     if dbt.get("built") is False:
         return f"skipped: {dbt['reason']}"
-    return f"{dbt['run']} dbt models built, {dbt['snapshot']} snapshots, {dbt['test']} test tasks passed"
+    return (f"{dbt['models']} dbt models built and tested, {dbt['snapshots']} snapshots, "
+            f"{dbt['tests']} tests across models passed")
 
 
 def _followups_line(done: dict[str, Any]) -> str:

@@ -70,14 +70,15 @@ def test_scoring_is_mapped_over_the_snapshot_buckets_and_merged_once(dagbag):
 
 
 def test_every_dbt_model_snapshot_and_test_is_a_task_before_the_followups(dagbag):
-    """Shown model by model in the UI; a failing dbt test leaves train and all after it not run."""
+    """Shown model by model in the UI (a model's task builds it, then runs its tests); a failing
+    dbt test leaves train and all after it not run."""
     dag = dagbag.dags["crm_nightly"]
     dbt_tasks = {t for t in dag.task_ids if t.startswith("transform.")}
     for model in ("stg_generic__communications", "int_communications__unioned",
                   "int_communications__threaded", "fct_communications", "dim_customers",
                   "agg_customer_activity_daily", "agg_channel_daily", "fct_threads"):
-        assert {f"transform.{model}.run", f"transform.{model}.test"} <= dbt_tasks
-    assert "transform.snp_customers.snapshot" in dbt_tasks
+        assert f"transform.{model}_model_build" in dbt_tasks
+    assert "transform.snp_customers_snapshot_build" in dbt_tasks
     assert "transform.assert_every_communication_in_fact_once_test" in dbt_tasks
     train = dag.get_task("train")
     assert dbt_tasks <= train.get_flat_relative_ids(upstream=True)
@@ -106,7 +107,7 @@ def test_a_night_with_nothing_for_dbt_skips_the_group_and_only_it(dagbag):
 def test_dbt_tasks_write_the_runs_working_copy(dagbag, monkeypatch):
     """The cosmos tasks get the run's warehouse through the environment profiles.yml reads."""
     monkeypatch.setattr(os, "environ", dict(os.environ))  # the task's exports stay in this test
-    task = dagbag.dags["crm_nightly"].get_task("transform.fct_communications.run")
+    task = dagbag.dags["crm_nightly"].get_task("transform.fct_communications_model_build")
     context = {"run_id": "scheduled__2026-03-02T00:00:00+00:00"}
     try:
         task._pre_execute_hook(context)
@@ -136,7 +137,7 @@ def test_every_task_has_a_timeout_sized_for_its_step(dagbag):
     assert all(t.execution_timeout is not None for t in dag.tasks)
     minutes = {t.task_id: t.execution_timeout.total_seconds() / 60 for t in dag.tasks}
     assert minutes["train"] == settings.train_timeout_minutes
-    assert minutes["transform.fct_communications.run"] == settings.dbt_timeout_minutes
+    assert minutes["transform.fct_communications_model_build"] == settings.dbt_timeout_minutes
     assert minutes["score_partition"] == minutes["score_merge"] == settings.score_timeout_minutes
     assert minutes["extract"] == minutes["publish_night"] == settings.step_timeout_minutes
 
@@ -171,7 +172,8 @@ def test_failure_notifiers_are_off_by_default_and_on_when_configured(dagbag, mon
     monkeypatch.setenv("CRM_NOTIFY_WEBHOOK_URL", "http://127.0.0.1:9/hook")
     monkeypatch.setenv("CRM_NOTIFY_SMTP_TO", "oncall@example.com, data@example.com")
     dag = runpy.run_path(str(DAGS_DIR / "crm_nightly.py"))["crm_nightly"]()
-    record_error, webhook, email = dag.get_task("transform.fct_communications.run").on_failure_callback
+    dbt_task = dag.get_task("transform.fct_communications_model_build")
+    record_error, webhook, email = dbt_task.on_failure_callback
     assert record_error.__name__ == "_record_error"
     assert isinstance(webhook, WebhookNotifier) and webhook.url == "http://127.0.0.1:9/hook"
     assert email.to == ["oncall@example.com", "data@example.com"] and email.smtp_conn_id == "smtp_default"

@@ -56,7 +56,7 @@ def test_a_night_with_nothing_new_hashes_loads_and_scores_nothing(nights):
     assert nothing_new["trends"]["refitted"] == 0
     transform = nothing_new["transform"]
     assert transform["built"] is False and "nothing dbt reads changed" in transform["reason"]
-    assert (transform["run"], transform["snapshot"], transform["test"]) == (0, 0, 0), "no dbt task ran"
+    assert (transform["models"], transform["snapshots"], transform["tests"]) == (0, 0, 0), "no dbt task ran"
 
 
 def test_a_night_with_one_new_file_loads_it_alone_and_scores_only_its_inbound_rows(nights):
@@ -71,4 +71,4 @@ def test_a_night_with_one_new_file_loads_it_alone_and_scores_only_its_inbound_ro
     assert one_new_file["trends"]["refitted"] == 0
     transform = one_new_file["transform"]
     assert transform["built"] is True and "raw.communications (" in transform["reason"]
-    assert transform["run"] > 0
+    assert transform["models"] > 0
