@@ -45,9 +45,9 @@ ADDED_COLUMNS: dict[str, tuple[str, ...]] = {
     "ml.trend_models": ("fitted_on date", "params double[]"),
 }
 
-# One row per night whose dbt build passed: the fingerprint of what it read (raw tables, dbt
-# project, salt, versions); a night with the same inputs skips the build (transform.builds).
-DBT_BUILDS_TABLE = "raw._dbt_builds"
+# One row, the last night whose dbt build passed: the fingerprint of what it read (raw tables,
+# dbt project, salt, versions); a night with the same inputs skips the build (transform.builds).
+LAST_DBT_BUILD_TABLE = "raw._last_dbt_build"
 
 PYTHON_TABLES: dict[str, str] = {
     "raw._load_manifest": f"""
@@ -64,7 +64,7 @@ PYTHON_TABLES: dict[str, str] = {
     "raw._erasures": """
         erasure_key varchar, requested_at timestamptz, done_at timestamptz,
         rows_deleted map(varchar, bigint), files_rewritten integer""",
-    DBT_BUILDS_TABLE: """
+    LAST_DBT_BUILD_TABLE: """
         run_id varchar, recorded_at timestamptz, fingerprint varchar, inputs varchar""",
     "ml.communication_scores": f"""{SCORE_COLUMNS},
         primary key (source_system, communication_id)""",

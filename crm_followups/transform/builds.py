@@ -2,10 +2,11 @@
 
 No dbt model reads the clock (docs/benchmark-findings.md, "dbt in Airflow"): its output is a
 function of the ``raw`` tables, the dbt project, the hashing salt and the dbt/DuckDB versions.
-Each build records a fingerprint of those inputs in ``raw._dbt_builds`` of the night's working
-copy (published with the night, so restoring a backup restores its record too). A night whose
-inputs match the last record skips the whole transform group instead of paying 40-odd dbt
-invocations to rebuild the same tables; the decision and its reason are in the run's summary.
+Each build records a fingerprint of those inputs in ``raw._last_dbt_build`` (one row, replaced)
+of the night's working copy (published with the night, so restoring a backup restores its
+record too). A night whose inputs match it skips the whole transform group instead of paying
+a dbt invocation per model to rebuild the same tables; the decision and its reason are in the
+run's summary.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import duckdb
 
 from crm_followups.core.settings import DBT_PROJECT_DIR, Settings
-from crm_followups.core.warehouse import DBT_BUILDS_TABLE, connect
+from crm_followups.core.warehouse import LAST_DBT_BUILD_TABLE, connect
 
 # dbt's own output and state beside the project files: not inputs of the build
 NOT_PROJECT_FILES = ("target", "logs", "dbt_packages", ".user.yml")
@@ -68,7 +69,7 @@ def raw_state(con: duckdb.DuckDBPyConnection) -> dict[str, list]:
            from information_schema.columns
            where table_schema = 'raw' and table_name <> ?
            group by table_name order by table_name""",
-        [DBT_BUILDS_TABLE.split(".")[1]]).fetchall()
+        [LAST_DBT_BUILD_TABLE.split(".")[1]]).fetchall()
     if not tables:
         return {}
     selects = []
@@ -94,8 +95,7 @@ def _fingerprint(inputs: dict[str, Any]) -> str:
 
 
 def _last_build(con: duckdb.DuckDBPyConnection) -> tuple[str, str, dict[str, Any]] | None:
-    row = con.execute(f"select run_id, fingerprint, inputs from {DBT_BUILDS_TABLE} "
-                      "order by recorded_at desc limit 1").fetchone()
+    row = con.execute(f"select run_id, fingerprint, inputs from {LAST_DBT_BUILD_TABLE}").fetchone()
     return None if row is None else (row[0], row[1], json.loads(row[2]))
 
 
@@ -136,9 +136,11 @@ def transform_decision(settings: Settings, force: bool = False) -> TransformDeci
 
 
 def record_build(settings: Settings, run_id: str, decision: dict[str, Any]) -> dict[str, str]:
-    """After the night's dbt tasks all passed: record the fingerprint they built from. Written
-    into the working copy, so a night that fails later never publishes it."""
+    """After the night's dbt tasks all passed: the fingerprint they built from replaces the last
+    one (re-running a date adds no row). Written into the working copy, so a night that fails
+    later never publishes it."""
     row = [run_id, dt.datetime.now(dt.UTC), decision["fingerprint"], json.dumps(decision["inputs"])]
     with connect(settings) as con:
-        con.execute(f"insert into {DBT_BUILDS_TABLE} values (?, ?, ?, ?)", row)
+        con.execute(f"delete from {LAST_DBT_BUILD_TABLE}")
+        con.execute(f"insert into {LAST_DBT_BUILD_TABLE} values (?, ?, ?, ?)", row)
     return {"fingerprint": decision["fingerprint"]}

@@ -94,3 +94,12 @@ def test_the_project_digest_follows_the_project_files_not_dbts_output(tmp_path: 
     model = next((project / "models" / "marts").rglob("*.sql"))
     model.write_text(model.read_text() + "\n-- a deployed change\n")
     assert project_digest(project) != digest
+
+
+def test_a_build_replaces_the_record_so_rerunning_a_date_adds_no_row(warehouse: Settings):
+    _built(warehouse, "night-1")
+    with connect(warehouse) as con:
+        _load(con, 1, "2026-11-02")
+    _built(warehouse, "night-2")
+    with connect(warehouse) as con:
+        assert con.execute("select run_id from raw._last_dbt_build").fetchall() == [("night-2",)]
