@@ -192,6 +192,7 @@ def bench_dag() -> Any:
     from airflow.sdk import dag, task
 
     from crm_followups.core.names import WAREHOUSE_POOL
+    from crm_followups.core.nights import link_current_night
     from crm_followups.core.settings import Settings
 
     state, mode = Path(os.environ["BENCH_DBT_STATE"]), os.environ["BENCH_DBT_MODE"]
@@ -204,6 +205,7 @@ def bench_dag() -> Any:
             night = Settings().for_night(run_id)
             night.night_dir.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(state, night.warehouse_path)
+            link_current_night(night.night_dir)  # dbt opens the copy through nights/current
 
         working_copy() >> MODES[mode]()
 

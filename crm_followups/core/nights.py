@@ -7,6 +7,11 @@ of the run writes that working copy, and ``publish_night`` renames it over the p
 An analyst's connection held through the night keeps reading the previous night (the old
 file stays readable through its open handle); the next connection sees the new night whole. A
 night that fails leaves the published file untouched: running it again starts from a fresh copy.
+
+dbt opens the working copy through the link ``nights/current`` (``dbt_warehouse_path``): dbt
+parses the whole project again whenever its profile changes, and a path naming the run would
+change it every night. The link leads to a directory, so DuckDB's write-ahead log lands beside
+the real file.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from crm_followups.core.settings import Settings
+from crm_followups.core.settings import CURRENT_NIGHT, Settings
 from crm_followups.core.warehouse import connect, create_warehouse
 
 log = logging.getLogger(__name__)
@@ -51,9 +56,44 @@ def begin_night(settings: Settings) -> dict[str, str | None]:
         create_warehouse(settings)  # the first night
     with connect(settings):  # adds the tables and columns added since the last night
         pass
+    link_current_night(night_dir)
     log.info("night %s works on %s", settings.night, settings.warehouse_path)
     return {"working_copy": str(settings.warehouse_path),
             "copied_from": str(published) if published.exists() else None}
+
+
+def link_current_night(night_dir: Path) -> None:
+    """Point ``nights/current`` at this night's folder (relatively: the data folder may move),
+    once its working copy is ready. A new link renamed over the old one: a reader finds the
+    previous night's or this one's, never none. Only one night runs at a time, so nothing of
+    the previous night's reads it any more (and ``dbt_warehouse_path`` checks)."""
+    link = night_dir.parent / CURRENT_NIGHT
+    staged = link.with_name(f".{CURRENT_NIGHT}.{night_dir.name}")
+    staged.unlink(missing_ok=True)
+    staged.symlink_to(night_dir.name, target_is_directory=True)
+    staged.replace(link)
+
+
+def _leads_to(link: Path) -> Path | None:
+    return link.resolve() if link.is_symlink() else None
+
+
+def dbt_warehouse_path(settings: Settings) -> Path:
+    """The warehouse as dbt's profile opens it: for a night, its working copy through
+    ``nights/current``, the same path every night, so dbt's partial parsing stays warm.
+
+    Fails unless the link leads to this night's working copy: a task retried after a later
+    night began, or after this one was published, must not write another night's copy."""
+    if settings.night_dir is None:
+        return settings.warehouse_path
+    link, leads_to = settings.current_night_link, _leads_to(settings.current_night_link)
+    if leads_to != settings.night_dir.resolve() or not settings.warehouse_path.exists():
+        raise FileNotFoundError(
+            f"dbt not started: it opens this night's working copy {settings.warehouse_path} through "
+            f"{link}, which leads to {leads_to or 'nothing'}"
+            f"{'' if settings.warehouse_path.exists() else ', and the copy is missing'} (begin_night "
+            "makes both; a later night's begin_night or this night's publish_night ends them)")
+    return link / settings.warehouse_path.name
 
 
 def publish_night(settings: Settings) -> dict[str, str]:
@@ -72,6 +112,8 @@ def publish_night(settings: Settings) -> dict[str, str]:
     backup = back_up(settings)
     working.replace(published)  # rename(2): atomic; open readers keep the old file
     shutil.rmtree(_night_dir(settings), ignore_errors=True)
+    if _leads_to(settings.current_night_link) == settings.night_dir.resolve():
+        settings.current_night_link.unlink()
     log.info("night %s published to %s", settings.night, published)
     return {"published": str(published), "backup": str(backup) if backup else None}
 

@@ -26,11 +26,21 @@ DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 DAGS_DIR = REPO_ROOT / "dags"
 # The generated e-mail/phone salt in the data folder (when CRM_HASH_SALT is not set).
 HASH_SALT_FILE = "hash_salt"
+# nights/current: the link to the running night's folder, through which dbt opens its working copy
+CURRENT_NIGHT = "current"
 
 
 def night_key(run_id: str) -> str:
     """A folder name for an Airflow run (run ids hold ':' and '+')."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
+
+
+def night_folder(run_id: str) -> str:
+    """The folder of a run's night under ``nights/``: never the link to the running night."""
+    key = night_key(run_id)
+    if key == CURRENT_NIGHT:
+        raise ValueError(f"run id {run_id!r}: {CURRENT_NIGHT!r} names the link to the running night")
+    return key
 
 
 def utc_today() -> dt.date:
@@ -124,7 +134,7 @@ class Settings(BaseSettings):
     @classmethod
     def _folder_name(cls, night: str | None) -> str | None:
         """The night names a folder under the data folder: nothing that could leave it."""
-        return None if night is None else night_key(night)
+        return None if night is None else night_folder(night)
 
     @field_validator("generic_encoding")
     @classmethod
@@ -138,7 +148,7 @@ class Settings(BaseSettings):
 
     def for_night(self, run_id: str) -> Settings:
         """These settings for one DAG run: its steps work on the night's own working copy."""
-        return self.model_copy(update={"night": night_key(run_id)})
+        return self.model_copy(update={"night": night_folder(run_id)})
 
     @property
     def notify_smtp_recipients(self) -> list[str]:
@@ -160,6 +170,12 @@ class Settings(BaseSettings):
         """The warehouse the steps open: the night's working copy, else the published file."""
         night_dir = self.night_dir
         return self.published_warehouse_path if night_dir is None else night_dir / "warehouse.duckdb"
+
+    @property
+    def current_night_link(self) -> Path:
+        """``nights/current``: a link to the running night's folder, made by ``begin_night``.
+        dbt's profile opens the working copy through it, so its path is the same every night."""
+        return self.data_dir / "nights" / CURRENT_NIGHT
 
     @property
     def exports_dir(self) -> Path:
@@ -205,7 +221,10 @@ class Settings(BaseSettings):
 
     @property
     def dbt_target_dir(self) -> Path:
-        return self.data_dir / "dbt" / "target"
+        """dbt's artifacts and partial-parse state. A night's commands keep their own: dbt parses
+        the whole project again when the profile differs from the last one parsed there, and the
+        nights' profile opens ``nights/current``, the set-up's and a user's the published file."""
+        return self.data_dir / "dbt" / ("target" if self.night is None else "night-target")
 
     @property
     def dbt_manifest_path(self) -> Path:

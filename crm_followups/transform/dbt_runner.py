@@ -26,12 +26,15 @@ class DbtError(RuntimeError):
 
 
 def dbt_env(settings: Settings) -> dict[str, str]:
-    """What dbt reads from the environment: the warehouse file (a night's working copy) and the
-    hashing salt of these settings (for DuckDB read by the profile's plugin, dbt_salt; for the
-    ``postgres`` target a session setting in libpq's options)."""
+    """What dbt reads from the environment: the warehouse file (a night's working copy, through
+    ``nights/current``; fails unless that leads to it) and the hashing salt of these settings
+    (for DuckDB read by the profile's plugin, dbt_salt; for the ``postgres`` target a session
+    setting in libpq's options)."""
+    from crm_followups.core.nights import dbt_warehouse_path  # imports duckdb: not at DAG parsing
+
     return {
         "CRM_DATA_DIR": str(settings.data_dir),
-        "CRM_WAREHOUSE_PATH": str(settings.warehouse_path),
+        "CRM_WAREHOUSE_PATH": str(dbt_warehouse_path(settings)),
         "DBT_ENV_SECRET_HASH_SALT": settings.hash_salt,
         "PGOPTIONS": postgres_session_options(settings.hash_salt),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",

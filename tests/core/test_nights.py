@@ -9,7 +9,7 @@ import textwrap
 import duckdb
 import pytest
 
-from crm_followups.core.nights import begin_night, publish_night, wal_path
+from crm_followups.core.nights import begin_night, dbt_warehouse_path, publish_night, wal_path
 from crm_followups.core.settings import Settings
 from crm_followups.core.warehouse import connect
 
@@ -105,3 +105,46 @@ def test_each_night_keeps_the_warehouse_it_replaced_and_only_the_newest_backups(
     with duckdb.connect(str(kept.backups_dir / backups[-1]), read_only=True) as con:
         assert con.execute("select count(*) from ml.topics").fetchone()[0] == 3  # before night 3
     assert _topics(kept) == 4
+
+
+def test_dbt_opens_every_nights_working_copy_through_one_link_and_never_another_nights(settings):
+    """The path in dbt's profile is the same every night (so its partial parsing stays warm),
+    and leads only to the night asking for it."""
+    failed, next_night = settings.for_night("manual__failed"), settings.for_night("manual__next")
+    begin_night(failed)
+    path = dbt_warehouse_path(failed)
+    assert path == settings.data_dir / "nights" / "current" / "warehouse.duckdb"
+    assert path.resolve() == failed.warehouse_path.resolve()
+    begin_night(next_night)
+    assert dbt_warehouse_path(next_night) == path
+    assert path.resolve() == next_night.warehouse_path.resolve()
+    with pytest.raises(FileNotFoundError, match=r"leads to .*manual__next"):
+        dbt_warehouse_path(failed)  # a retried task of the failed night: not the next one's copy
+    publish_night(next_night)
+    assert not settings.current_night_link.is_symlink()
+    with pytest.raises(FileNotFoundError, match=r"leads to nothing.*begin_night"):
+        dbt_warehouse_path(next_night)  # published: the night has no working copy left
+    assert dbt_warehouse_path(settings) == settings.published_warehouse_path
+
+
+def test_dbt_never_starts_on_a_removed_working_copy(settings):
+    night = settings.for_night("manual__removed")
+    begin_night(night)
+    night.warehouse_path.unlink()
+    with pytest.raises(FileNotFoundError, match="copy is missing"):
+        dbt_warehouse_path(night)
+
+
+def test_duckdb_writes_its_log_beside_the_working_copy_when_opened_through_the_link(settings):
+    night = settings.for_night("manual__wal")
+    begin_night(night)
+    with duckdb.connect(str(dbt_warehouse_path(night))) as con:
+        con.execute("create table t as select 1 as x")
+        assert wal_path(night.warehouse_path).exists()  # in nights/<run>/, not beside the link
+    with connect(night) as con:
+        assert con.execute("select x from t").fetchone() == (1,)
+
+
+def test_no_run_may_be_named_like_the_link_to_the_running_night(settings):
+    with pytest.raises(ValueError, match="link to the running night"):
+        settings.for_night("current")

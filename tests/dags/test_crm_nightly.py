@@ -3,10 +3,12 @@ import os
 import runpy
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from crm_followups.core.names import PARTITION_POOL, WAREHOUSE_POOL
+from crm_followups.core.nights import begin_night
 from crm_followups.core.settings import DAGS_DIR, Settings
 from crm_followups.transform.dbt_runner import write_dbt_manifest
 
@@ -104,15 +106,21 @@ def test_a_night_with_nothing_for_dbt_skips_the_group_and_only_it(dagbag):
     assert skipped_by_short_circuits(dag, built) == set()
 
 
-def test_dbt_tasks_write_the_runs_working_copy(dagbag, monkeypatch):
-    """The cosmos tasks get the run's warehouse through the environment profiles.yml reads."""
+def test_dbt_tasks_write_the_runs_working_copy(dagbag, monkeypatch, tmp_path):
+    """The cosmos tasks get the run's warehouse through the environment profiles.yml reads: its
+    working copy, through nights/current; no dbt at all before the run's begin_night."""
     monkeypatch.setattr(os, "environ", dict(os.environ))  # the task's exports stay in this test
+    monkeypatch.setenv("CRM_DATA_DIR", str(tmp_path / "data"))
     task = dagbag.dags["crm_nightly"].get_task("transform.fct_communications_model_build")
     context = {"run_id": "scheduled__2026-03-02T00:00:00+00:00"}
+    with pytest.raises(FileNotFoundError, match="begin_night"):
+        task._pre_execute_hook(context)
+    night = Settings().for_night(context["run_id"])
+    begin_night(night)
     try:
         task._pre_execute_hook(context)
-        night = Settings().data_dir / "nights" / "scheduled__2026-03-02T00_00_00_00_00"
-        assert os.environ["CRM_WAREHOUSE_PATH"] == str(night / "warehouse.duckdb")
+        assert os.environ["CRM_WAREHOUSE_PATH"] == str(night.current_night_link / "warehouse.duckdb")
+        assert Path(os.environ["CRM_WAREHOUSE_PATH"]).resolve() == night.warehouse_path.resolve()
         # cosmos's gc.collect() after each dbt command then skips the heap the process held before
         assert gc.get_freeze_count() > 0
     finally:
