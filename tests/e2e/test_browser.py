@@ -202,8 +202,10 @@ def test_airflow_shows_crm_nightly_succeeded_with_the_dbt_task_group(servers: Se
     page.goto(f"{servers.airflow}/dags/{DAG_ID}/tasks/group/transform")
     page.get_by_text("Failed Task Instances").first.wait_for()
     page.get_by_role("button", name="Expand all task groups").click()
-    for dbt_node in ("stg_generic__communications", "fct_communications", "snp_customers"):  # one per model
-        page.get_by_text(dbt_node, exact=True).first.wait_for()
+    # one task per model and snapshot (dbt build: the node, then its tests)
+    for dbt_task in ("stg_generic__communications_model_build", "fct_communications_model_build",
+                     "snp_customers_snapshot_build"):
+        page.get_by_text(dbt_task, exact=True).first.wait_for()
     _screenshot(page, "airflow-transform-group")
 
 
