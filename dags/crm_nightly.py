@@ -67,7 +67,7 @@ from crm_followups.core.names import (
 )
 from crm_followups.core.settings import Settings
 from crm_followups.delivery.notify import failure_notifiers
-from crm_followups.transform.dbt_tasks import transform_group
+from crm_followups.transform.dbt_tasks import skip_transform, transform_group
 
 SETTINGS = Settings()
 # Interactive runs (`make run`, the tests) set CRM_TASK_RETRIES=0 to fail fast.
@@ -159,13 +159,14 @@ def crm_nightly() -> None:
         return check_source_freshness(_night(run_id))
 
     # Nothing dbt reads changed since the last build: skip the group, the steps after it still run.
-    @task.short_circuit(ignore_downstream_trigger_rules=False)
-    def transform_due(params: dict | None = None, run_id: str | None = None, ti=None) -> bool:
+    @task
+    def transform_due(params: dict | None = None, run_id: str | None = None, ti=None, task=None) -> None:
         from crm_followups.transform.builds import transform_decision
 
         decision = transform_decision(_night(run_id), force=bool(params["force_transform"]))
         ti.xcom_push(key=TRANSFORM_DECISION_XCOM_KEY, value=decision.as_dict())
-        return decision.due
+        if not decision.due:
+            skip_transform(task)
 
     transform = transform_group(DBT_TIMEOUT)
 

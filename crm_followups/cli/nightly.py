@@ -68,7 +68,7 @@ def _check_date(dag: Any, date: dt.date) -> None:
 
 def _not_done(task: Any, records: list, skipped_on_purpose: set[str] = frozenset()) -> str | None:
     """Why a task did not do its work, or None. Skipped counts as done only for a mapped task
-    over nothing (no partitions to score) and for the tasks a short-circuit chose to skip."""
+    over nothing (no partitions to score) and for the tasks ``transform_due`` chose to skip."""
     if not records:
         return "never ran (no task instance)"
     states = {r.state for r in records}
@@ -78,23 +78,17 @@ def _not_done(task: Any, records: list, skipped_on_purpose: set[str] = frozenset
     return ", ".join(sorted(str(s) for s in states))
 
 
-def skipped_by_short_circuits(dag: Any, states: dict[str, set[str | None]]) -> set[str]:
-    """The tasks skipped on purpose by a short-circuit task (``transform_due``: nothing dbt
-    reads changed): one that succeeded with its direct downstream tasks skipped skips those
-    after it, up to the tasks where the night joins again (trigger rule ``none_failed``, such as
-    ``train``), which must still run, as must all after them. ``states``: each task's states."""
-    from airflow.providers.standard.operators.python import ShortCircuitOperator
+def skipped_on_purpose(dag: Any, states: dict[str, set[str | None]]) -> set[str]:
+    """The tasks ``transform_due`` skipped because nothing dbt reads changed: when it succeeded
+    and the tasks right after it were skipped, those up to where the night joins again
+    (``skipped_when_not_due``). ``states``: each task's states."""
+    from crm_followups.transform.dbt_tasks import skipped_when_not_due
 
-    chosen: set[str] = set()
-    for task in dag.tasks:
-        if not (isinstance(task, ShortCircuitOperator) and states.get(task.task_id) == {"success"}
-                and all(states.get(t) == {"skipped"} for t in task.downstream_task_ids)):
-            continue
-        after = task.get_flat_relative_ids(upstream=False)
-        joins = {t for t in after if dag.get_task(t).trigger_rule == "none_failed"}
-        chosen |= after - joins - set().union(*(dag.get_task(t).get_flat_relative_ids(upstream=False)
-                                               for t in joins))
-    return chosen
+    due = dag.get_task("transform_due")
+    if states.get(due.task_id) == {"success"} and all(
+            states.get(t) == {"skipped"} for t in due.downstream_task_ids):
+        return skipped_when_not_due(due)
+    return set()
 
 
 def _problems(dag: Any, run_id: str) -> list[str]:
@@ -109,7 +103,7 @@ def _problems(dag: Any, run_id: str) -> list[str]:
     by_task: dict[str, list] = {}
     for record in records:
         by_task.setdefault(record.task_id, []).append(record)
-    on_purpose = skipped_by_short_circuits(dag, {t: {r.state for r in rs} for t, rs in by_task.items()})
+    on_purpose = skipped_on_purpose(dag, {t: {r.state for r in rs} for t, rs in by_task.items()})
     problems = []
     for task in dag.tasks:
         if why := _not_done(task, by_task.get(task.task_id, []), on_purpose):

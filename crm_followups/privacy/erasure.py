@@ -2,10 +2,10 @@
 
 In one warehouse transaction: the customer's rows in every raw table (their records and
 communications, a Salesforce task's e-mail messages, rejected records naming them), every
-``marts`` table with a ``customer_id`` (dbt's marts, the snapshot ``snp_customers``, the
-follow-ups), and ``ml`` (scores and score history of their communications, engagement signals);
+table dbt built with a ``customer_id`` (the marts, the snapshot ``snp_customers``, the
+follow-ups, and the staging and intermediate tables), and ``ml`` (scores and score history of
+their communications, engagement signals);
 then the outbox CSVs, the reports and their copies in MLflow are rewritten without them.
-``staging`` and ``intermediate`` are views over raw: nothing to delete there.
 
 The record, a row of ``raw._erasures``, names the customer by a salted key
 (:func:`crm_followups.core.privacy.erasure_key`), never by id: with it, extract rejects the
@@ -39,11 +39,13 @@ log = logging.getLogger(__name__)
 PUBLISHED_ARTIFACTS = "followups"
 
 SCORE_TABLES = ("ml.communication_scores", "ml.score_history")
-MARTS_CUSTOMER_TABLES_SQL = """
-select t.table_name, bool_or(c.column_name = 'source_system') as has_source_system
+# dbt's tables (staging and intermediate keep a few, so that nights do not redo all history)
+DBT_CUSTOMER_TABLES_SQL = """
+select t.table_schema || '.' || t.table_name, bool_or(c.column_name = 'source_system')
 from information_schema.tables t
-join information_schema.columns c using (table_schema, table_name)
-where t.table_schema = 'marts' and t.table_type = 'BASE TABLE'
+join information_schema.columns c using (table_catalog, table_schema, table_name)
+where t.table_catalog = current_database() and t.table_type = 'BASE TABLE'
+  and t.table_schema in ('staging', 'intermediate', 'marts')
 group by 1 having bool_or(c.column_name = 'customer_id') order by 1"""
 
 
@@ -67,16 +69,16 @@ def _delete(con: duckdb.DuckDBPyConnection, erasure: Erasure, table: str, where:
 def _erase_ml_and_marts(con: duckdb.DuckDBPyConnection, erasure: Erasure, customer_id: str,
                         source_system: str) -> None:
     """Scores of the customer's communications first (they are found through the fact table),
-    then every marts table that has a ``customer_id``, then the engagement signals."""
+    then every table dbt built that has a ``customer_id``, then the engagement signals."""
     if table_exists(con, "marts.fct_communications"):
         for table in SCORE_TABLES:
             _delete(con, erasure, table,
                     """(source_system, communication_id) in (
                            select source_system, communication_id from marts.fct_communications
                            where customer_id = ? and source_system = ?)""", [customer_id, source_system])
-    for table, has_source_system in con.execute(MARTS_CUSTOMER_TABLES_SQL).fetchall():
+    for table, has_source_system in con.execute(DBT_CUSTOMER_TABLES_SQL).fetchall():
         where = "customer_id = ?" + (" and source_system = ?" if has_source_system else "")
-        _delete(con, erasure, f"marts.{table}", where,
+        _delete(con, erasure, table, where,
                 [customer_id, *([source_system] if has_source_system else [])])
     _delete(con, erasure, "ml.customer_engagement", "customer_id = ?", [customer_id])
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gc
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import InvocationMode, LoadMode, TestBehavior
@@ -88,3 +88,23 @@ def transform_group(timeout: timedelta) -> DbtTaskGroup:
                                    should_detach_multiple_parents_tests=True, emit_datasets=False),
         operator_args=operator_args(timeout),
     )
+
+
+def skipped_when_not_due(task: Any) -> set[str]:
+    """What a night with nothing new for dbt skips: the tasks after ``task`` (``transform_due``)
+    up to where the night joins again (trigger rule ``none_failed``: ``train``), which still
+    runs, as do all the tasks after it."""
+    dag = task.dag
+    after = task.get_flat_relative_ids(upstream=False)
+    joins = {t for t in after if dag.get_task(t).trigger_rule == "none_failed"}
+    return after - joins - set().union(*(dag.get_task(t).get_flat_relative_ids(upstream=False)
+                                        for t in joins))
+
+
+def skip_transform(task: Any) -> NoReturn:
+    """Skip the whole group and the build's record at once (``task`` succeeds). A short-circuit
+    skips only its direct downstream tasks and leaves the rest to their trigger rules, one
+    level per scheduler pass: a second each under ``dag.test``, 4 s of a 19 s night."""
+    from airflow.sdk.exceptions import DownstreamTasksSkipped
+
+    raise DownstreamTasksSkipped(tasks=sorted(skipped_when_not_due(task)))

@@ -91,19 +91,23 @@ def test_every_dbt_model_snapshot_and_test_is_a_task_before_the_followups(dagbag
 
 
 def test_a_night_with_nothing_for_dbt_skips_the_group_and_only_it(dagbag):
-    """``transform_due`` short-circuits the dbt tasks and the build's record; the night goes
+    """``transform_due`` skips the dbt tasks and the build's record, all at once; the night goes
     on from ``train``, which the run checks count as done (cli.nightly)."""
-    from crm_followups.cli.nightly import skipped_by_short_circuits
+    from airflow.sdk.exceptions import DownstreamTasksSkipped
+
+    from crm_followups.cli.nightly import skipped_on_purpose
+    from crm_followups.transform.dbt_tasks import skip_transform
 
     dag = dagbag.dags["crm_nightly"]
     due = dag.get_task("transform_due")
-    assert due.ignore_downstream_trigger_rules is False
     dbt_tasks = {t for t in dag.task_ids if t.startswith("transform.")}
-    states = {t: {"success"} for t in dag.task_ids} | {t: {"skipped"} for t in due.downstream_task_ids}
-    skipped = skipped_by_short_circuits(dag, states)
-    assert skipped == dbt_tasks | {"record_transform"}
+    with pytest.raises(DownstreamTasksSkipped) as skipped:
+        skip_transform(due)
+    assert set(skipped.value.tasks) == dbt_tasks | {"record_transform"}
+    states = {t: {"success"} for t in dag.task_ids} | {t: {"skipped"} for t in skipped.value.tasks}
+    assert skipped_on_purpose(dag, states) == dbt_tasks | {"record_transform"}
     built = {t: {"success"} for t in dag.task_ids}
-    assert skipped_by_short_circuits(dag, built) == set()
+    assert skipped_on_purpose(dag, built) == set()
 
 
 def test_dbt_tasks_write_the_runs_working_copy(dagbag, monkeypatch, tmp_path):

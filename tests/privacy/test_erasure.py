@@ -95,17 +95,22 @@ def test_no_table_holds_the_customer(erased):
     _, erasure, _, con, rejected_erasure = erased
     for table, ids in CUSTOMER_IDS.items():
         assert _count(con, f"select count(*) from {table} where list_contains({ids}, ?)", ERASED) == 0, table
-    marts = {t for (t,) in con.execute("""select table_name from information_schema.columns
-                                          where table_schema = 'marts' and column_name = 'customer_id'
-                                          and table_name not like '%followups'""").fetchall()}
-    assert {"snp_customers", "dim_customers", "fct_communications", "fct_threads"} <= marts
-    for table in [*marts, "followups"]:
-        assert _count(con, f"select count(*) from marts.{table} where customer_id = ?", ERASED) == 0, table
-    for table in marts:
-        assert _count(con, f"select count(*) from marts.{table} where customer_id = ?", KEPT) > 0, table
+    built = dict(con.execute(
+        """select table_schema || '.' || table_name, table_type
+           from information_schema.tables join information_schema.columns using (table_schema, table_name)
+           where table_schema in ('staging', 'intermediate', 'marts') and column_name = 'customer_id'
+           and table_name not like '%followups'""").fetchall())
+    tables = {name for name, kind in built.items() if kind == "BASE TABLE"}
+    assert {"marts.snp_customers", "marts.dim_customers", "marts.fct_communications", "marts.fct_threads",
+            "staging.stg_generic__communications", "intermediate.int_communications__threaded"} <= tables
+    for table in [*built, "marts.followups"]:  # the views over raw too
+        assert _count(con, f"select count(*) from {table} where customer_id = ?", ERASED) == 0, table
+    for table in tables:
+        assert _count(con, f"select count(*) from {table} where customer_id = ?", KEPT) > 0, table
     assert _count(con, "select count(*) from ml.customer_engagement where customer_id = ?", ERASED) == 0
     assert _count(con, "select count(*) from ml.communication_scores") > 0, "the other customer's stay"
     for table in ("raw.customers", "raw.communications", "marts.snp_customers", "marts.fct_communications",
+                  "staging.stg_generic__communications", "intermediate.int_communications__threaded",
                   "marts.followups", "ml.communication_scores", "ml.customer_engagement"):
         assert erasure.rows_deleted[table] >= 1, table
     assert rejected_erasure.rows_deleted["raw._rejects"] == 1

@@ -24,6 +24,8 @@ FIRST_NIGHT = dt.date(2026, 3, 2)
 # Marts dbt rebuilds from raw; the snapshot is history and not part of a full refresh.
 REBUILT_MARTS = ("fct_communications", "dim_customers", "agg_customer_activity_daily",
                  "agg_channel_daily", "fct_threads")
+# incremental or rebuilt tables of the layers below marts
+REBUILT_BELOW_MARTS = ("staging.stg_generic__communications", "intermediate.int_communications__threaded")
 EMAIL = r"[\w.+-]+@[\w-]+\.[\w.]+"
 PHONE = r"\+\d[\d\s().-]{7,}\d|(^|[^0-9A-Za-z])1[3-9]\d{9}([^0-9A-Za-z]|$)"  # international; Chinese mobile
 
@@ -38,6 +40,17 @@ def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, str]])
 def _message(cid: str, customer: str, occurred_at: str, body: str, channel: str = "email") -> dict[str, str]:
     return {"communication_id": cid, "customer_id": customer, "channel": channel, "direction": "inbound",
             "occurred_at": occurred_at, "subject": "Question", "body": body, "label": ""}
+
+
+def deliver_mapped_version(settings: Settings, direction: str, modified_at: str) -> None:
+    """One version of the mapped export's communication K1, delivered now: a CRM export with a
+    modification time, where the latest modification wins whatever the delivery order."""
+    with connect(settings) as con:
+        con.execute("""insert into raw.mapped__communications by name
+            select 'K1' as communication_id, 'C000001' as customer_id, 'call' as channel,
+                   ? as direction, '2026-02-20T10:00:00Z' as occurred_at, ? as updated_at,
+                   'Callback' as subject, 'About the renewal.' as body, 'kingdee' as _source_system,
+                   now() as _loaded_at, 'kingdee.csv' as _file, 1 as _row_number""", [direction, modified_at])
 
 
 def write_second_night(folder: Path) -> None:
@@ -69,11 +82,14 @@ def nights(tmp_path_factory: pytest.TempPathFactory):
     incremental.ensure_dirs()
     write_export(incremental.exports_dir / "generic", FIRST_NIGHT, customers=30, days=21)
     load_exports(incremental)
+    deliver_mapped_version(incremental, "in", "2026-02-21T00:00:00Z")
     run_dbt(incremental, "build")
     with duckdb.connect(str(incremental.warehouse_path)) as con:
         first = con.execute("select count(*) from marts.fct_communications").fetchone()[0]
     write_second_night(incremental.exports_dir / "generic")
     load_exports(incremental)
+    # K1 again, delivered later but modified earlier: the version already built must stay
+    deliver_mapped_version(incremental, "out", "2026-02-20T12:00:00Z")
     run_dbt(incremental, "build")
     with duckdb.connect(str(incremental.warehouse_path)) as con:
         con.execute("checkpoint")  # the file alone, without its write-ahead log, is the whole state
@@ -83,11 +99,12 @@ def nights(tmp_path_factory: pytest.TempPathFactory):
 
 
 def _differences(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, int]:
-    """Rows only in the incremental build, rows only in the full refresh (EXCEPT ALL both ways)."""
+    """Rows only in the incremental build, rows only in the full refresh (EXCEPT ALL both ways);
+    ``table`` is schema-qualified."""
     only_incremental = con.execute(f"""select count(*) from (
-        select * from incremental.marts.{table} except all select * from marts.{table})""").fetchone()[0]
+        select * from incremental.{table} except all select * from {table})""").fetchone()[0]
     only_full = con.execute(f"""select count(*) from (
-        select * from marts.{table} except all select * from incremental.marts.{table})""").fetchone()[0]
+        select * from {table} except all select * from incremental.{table})""").fetchone()[0]
     return only_incremental, only_full
 
 
@@ -97,13 +114,17 @@ def test_incremental_marts_equal_a_full_refresh(nights):
     with duckdb.connect(str(full.warehouse_path)) as con:
         con.execute(f"attach '{incremental.warehouse_path}' as incremental (read_only)")
         try:
-            differing = {t: _differences(con, t) for t in REBUILT_MARTS}
+            rebuilt = [*(f"marts.{t}" for t in REBUILT_MARTS), *REBUILT_BELOW_MARTS]
+            differing = {t: _differences(con, t) for t in rebuilt}
         finally:
             con.execute("detach incremental")
-    assert differing == dict.fromkeys(REBUILT_MARTS, (0, 0)), "incremental marts differ from a full refresh"
+    assert differing == dict.fromkeys(rebuilt, (0, 0)), "incremental tables differ from a full refresh"
     with duckdb.connect(str(incremental.warehouse_path)) as con:
         # the second night did add rows, replaced the corrected one and recounted a late day
         assert con.execute("select count(*) from marts.fct_communications").fetchone()[0] == first + 4
+        # the later delivery of K1 lost to the version modified later, delivered the night before
+        assert con.execute("""select direction from marts.fct_communications
+                              where communication_id = 'K1'""").fetchall() == [("inbound",)]
         assert con.execute("""select body from marts.fct_communications
                               where communication_id = 'M00000001'""").fetchone()[0].startswith("Corrected")
         late_day = """select (select sum(communications) from marts.agg_channel_daily
@@ -171,9 +192,10 @@ def test_dbt_docs_generate_and_source_freshness(nights):
     assert (incremental.dbt_target_dir / "catalog.json").stat().st_size > 0
     assert {name: status for name, status in freshness.items() if status != "warn"} == {
         "generic.communications": "pass", "generic.customers": "pass", "extract._load_manifest": "pass",
+        "mapped.communications": "pass",
     }
     # optional feeds with no rows are "infinitely old": a warning, never a failed night
-    assert freshness["hubspot.calls"] == freshness["mapped.communications"] == "warn"
+    assert freshness["hubspot.calls"] == freshness["mapped.customers"] == "warn"
 
 
 def test_no_file_loaded_for_a_week_stops_the_night(settings: Settings) -> None:

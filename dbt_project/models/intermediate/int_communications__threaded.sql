@@ -2,6 +2,10 @@
 -- channel and subject (reply prefixes removed), with no gap of more than seven days between
 -- consecutive messages. Set-based sessionisation: a gap opens a thread, a running sum
 -- numbers them.
+-- A table, not a view: the contact history, fct_threads and their tests read it, and as a view
+-- each of them would sort all history again.
+{{ config(materialized='table') }}
+
 with
 
 communications as (

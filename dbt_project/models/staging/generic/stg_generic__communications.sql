@@ -1,6 +1,18 @@
--- Communications of every export in the canonical columns: the canonical export itself and
--- the exports read through a mapping.yml, each through its thin base_<source>__ model, all
+-- Communications of every export in the canonical columns: the canonical export and the
+-- exports read through a mapping.yml, each through its thin base_<source>__ model, all
 -- cleaned by this one model. Ids are unique within one export (source_system).
+-- Incremental, so that a night's work follows what it delivered: only the records delivered
+-- since the last build are chosen again, each from all of its versions in raw (a correction
+-- may lose to a later source modification delivered before it), and replace their rows.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['source_system', 'communication_id'],
+        on_schema_change='append_new_columns',
+    )
+}}
+
 with
 
 delivered as (
@@ -12,10 +24,24 @@ delivered as (
 
 ),
 
+versions as (
+
+    -- on an incremental build, every version of each record delivered since the last one
+    select * from delivered
+    {% if is_incremental() %}
+    where (_source_system, trim(communication_id)) in (
+        select _source_system, trim(communication_id)
+        from delivered
+        where _loaded_at > {{ incremental_watermark('loaded_at') }}
+    )
+    {% endif %}
+
+),
+
 latest_version as (
 
     -- the latest source modification wins (when the export has one); then the later delivery
-    {{ latest_version('delivered', '_source_system, trim(communication_id)',
+    {{ latest_version('versions', '_source_system, trim(communication_id)',
                       try_cast("nullif(trim(updated_at), '')", 'timestamptz')) }}
 
 ),
