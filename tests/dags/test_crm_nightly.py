@@ -88,7 +88,8 @@ def test_every_dbt_model_snapshot_and_test_is_a_task_before_the_followups(dagbag
                for t in STEPS_AFTER_TRANSFORM if t not in ("record_transform", "score_merge", "train"))
     # dbt tasks, the record and train run after tasks that built or were skipped as current
     # (transform_due), never after a failed one
-    assert all(dag.get_task(t).trigger_rule == "none_failed" for t in [*dbt_tasks, "record_transform", "train"])
+    assert all(dag.get_task(t).trigger_rule == "none_failed"
+               for t in [*dbt_tasks, "record_transform", "train"])
 
 
 class _TaskInstance:
