@@ -333,7 +333,9 @@ def _trends(trends: dict[str, Any]) -> str:
 def _transform(transform: dict[str, Any]) -> str:
     if transform.get("built") is False:
         return "skipped (nothing dbt reads changed)"
-    return f"built: {transform.get('models', '?')} models, {transform.get('tests', '?')} cross-model tests"
+    current = f", {transform['current']} tasks current (skipped)" if transform.get("current") else ""
+    return (f"built: {transform.get('models', '?')} models, {transform.get('tests', '?')} cross-model tests"
+            f"{current}")
 
 
 def night_table(size: SizeResult) -> list[str]:

@@ -16,9 +16,10 @@ Turns the night's CRM exports into the follow-up list for the run's logical date
    versions) with the last build recorded in the warehouse: when nothing changed, the group is
    skipped (the summary says why) and the night goes on; else **transform**: the dbt project,
    one `dbt build` task per model and snapshot, with its tests, and one per test spanning
-   models (astronomer-cosmos,
-   `crm_followups.transform.dbt_tasks`), into `staging`, `intermediate` and `marts`; a failing
-   test stops the night here; **record_transform** records the build's fingerprint;
+   models (astronomer-cosmos, `crm_followups.transform.dbt_tasks`), into `staging`,
+   `intermediate` and `marts`, where the tasks whose models read only unchanged raw tables are
+   skipped as current; a failing test stops the night here; **record_transform** records the
+   build's fingerprint;
 3. **train** the intent, sentiment and topic models when due or forced (MLflow runs; `champion`
    moves only when no worse);
 4. **score** communications the champions have not scored into `ml.communication_scores`:
@@ -67,7 +68,7 @@ from crm_followups.core.names import (
 )
 from crm_followups.core.settings import Settings
 from crm_followups.delivery.notify import failure_notifiers
-from crm_followups.transform.dbt_tasks import skip_transform, transform_group
+from crm_followups.transform.dbt_tasks import skip_current_tasks, transform_group
 
 SETTINGS = Settings()
 # Interactive runs (`make run`, the tests) set CRM_TASK_RETRIES=0 to fail fast.
@@ -158,19 +159,19 @@ def crm_nightly() -> None:
 
         return check_source_freshness(_night(run_id))
 
-    # Nothing dbt reads changed since the last build: skip the group, the steps after it still run.
+    # Skip what is current: the whole group when nothing dbt reads changed, else the tasks whose
+    # models read only unchanged raw tables. The steps after the group still run.
     @task
     def transform_due(params: dict | None = None, run_id: str | None = None, ti=None, task=None) -> None:
         from crm_followups.transform.builds import transform_decision
 
         decision = transform_decision(_night(run_id), force=bool(params["force_transform"]))
-        ti.xcom_push(key=TRANSFORM_DECISION_XCOM_KEY, value=decision.as_dict())
-        if not decision.due:
-            skip_transform(task)
+        skip_current_tasks(task, ti, decision)
 
     transform = transform_group(DBT_TIMEOUT)
 
-    @task
+    # after the dbt tasks that built, and those transform_due skipped as current
+    @task(trigger_rule="none_failed")
     def record_transform(run_id: str | None = None, ti=None) -> dict:
         from crm_followups.transform.builds import record_build
 

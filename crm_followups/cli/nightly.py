@@ -78,19 +78,6 @@ def _not_done(task: Any, records: list, skipped_on_purpose: set[str] = frozenset
     return ", ".join(sorted(str(s) for s in states))
 
 
-def skipped_on_purpose(dag: Any, states: dict[str, set[str | None]]) -> set[str]:
-    """The tasks ``transform_due`` skipped because nothing dbt reads changed: when it succeeded
-    and the tasks right after it were skipped, those up to where the night joins again
-    (``skipped_when_not_due``). ``states``: each task's states."""
-    from crm_followups.transform.dbt_tasks import skipped_when_not_due
-
-    due = dag.get_task("transform_due")
-    if states.get(due.task_id) == {"success"} and all(
-            states.get(t) == {"skipped"} for t in due.downstream_task_ids):
-        return skipped_when_not_due(due)
-    return set()
-
-
 def _problems(dag: Any, run_id: str) -> list[str]:
     """Every task of the DAG that did not do its work in the run, with its state and error."""
     from airflow.utils.session import create_session
@@ -100,10 +87,12 @@ def _problems(dag: Any, run_id: str) -> list[str]:
     with create_session() as session:
         records = task_records(session, run_id)
         errors = xcom_values(session, run_id, ERROR_XCOM_KEY)
+        decision = xcom_values(session, run_id, TRANSFORM_DECISION_XCOM_KEY).get(("transform_due", -1), {})
     by_task: dict[str, list] = {}
     for record in records:
         by_task.setdefault(record.task_id, []).append(record)
-    on_purpose = skipped_on_purpose(dag, {t: {r.state for r in rs} for t, rs in by_task.items()})
+    # the tasks transform_due skipped as current (the whole step when nothing dbt reads changed)
+    on_purpose = set(decision.get("skipped_tasks", []))
     problems = []
     for task in dag.tasks:
         if why := _not_done(task, by_task.get(task.task_id, []), on_purpose):
@@ -114,8 +103,9 @@ def _problems(dag: Any, run_id: str) -> list[str]:
 
 def step_results(run_id: str) -> dict[str, Any]:
     """What each step returned (its XCom), keyed by step; mapped partitions as a list, the dbt
-    tasks as counts of models built (with their tests), snapshots taken and tests spanning
-    models passed, with whether the night built at all and why (``transform_due``'s decision)."""
+    tasks as counts of models built (with their tests), snapshots taken, tests spanning models
+    passed and tasks skipped as current, with whether the night built at all and why
+    (``transform_due``'s decision)."""
     from airflow.utils.session import create_session
 
     from crm_followups.cli.metadata import task_records, xcom_values
@@ -133,7 +123,9 @@ def step_results(run_id: str) -> dict[str, Any]:
     dbt_done = [r.task_id for r in records if r.step == "transform" and r.state == "success"]
     decision = decisions.get(("transform_due", -1), {})
     done = {kind: sum(t.endswith(suffix) for t in dbt_done) for kind, suffix in DBT_TASKS.items()}
-    steps["transform"] = {**done, "built": decision.get("due"), "reason": decision.get("reason")}
+    current = [t for t in decision.get("skipped_tasks", []) if t.startswith("transform.")]
+    steps["transform"] = {**done, "current": len(current) if decision.get("due") else 0,
+                          "built": decision.get("due"), "reason": decision.get("reason")}
     return steps
 
 

@@ -80,8 +80,9 @@ def _freshness_line(statuses: dict[str, str]) -> str:
 def _transform_line(dbt: dict[str, Any]) -> str:
     if dbt.get("built") is False:
         return f"skipped: {dbt['reason']}"
+    current = f"; {dbt['current']} tasks current (they read no changed table)" if dbt.get("current") else ""
     return (f"{dbt['models']} dbt models built and tested, {dbt['snapshots']} snapshots, "
-            f"{dbt['tests']} tests across models passed")
+            f"{dbt['tests']} tests across models passed{current}")
 
 
 def _followups_line(done: dict[str, Any]) -> str:

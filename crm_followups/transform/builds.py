@@ -5,8 +5,9 @@ function of the ``raw`` tables, the dbt project, the hashing salt and the dbt/Du
 Each build records a fingerprint of those inputs in ``raw._last_dbt_build`` (one row, replaced)
 of the night's working copy (published with the night, so restoring a backup restores its
 record too). A night whose inputs match it skips the whole transform group instead of paying
-a dbt invocation per model to rebuild the same tables; the decision and its reason are in the
-run's summary.
+a dbt invocation per model to rebuild the same tables; when only raw tables changed, the
+decision names them, so that the tasks reading none of them are skipped
+(``dbt_tasks.skip_current_tasks``). The decision and its reason are in the run's summary.
 """
 
 from __future__ import annotations
@@ -31,12 +32,15 @@ VERSIONED_PACKAGES = ("dbt-core", "dbt-duckdb", "duckdb")
 
 @dataclass(frozen=True)
 class TransformDecision:
-    """Whether the night builds, why, and the fingerprint the build records when it does."""
+    """Whether the night builds, why, and the fingerprint the build records when it does.
+    ``changed_tables``: the raw tables that changed since the last build, or None when every
+    model is due (no build yet, forced, or the project, salt or versions changed)."""
 
     due: bool
     reason: str
     fingerprint: str
     inputs: dict[str, Any]
+    changed_tables: list[str] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,14 +103,19 @@ def _last_build(con: duckdb.DuckDBPyConnection) -> tuple[str, str, dict[str, Any
     return None if row is None else (row[0], row[1], json.loads(row[2]))
 
 
+def changed_raw_tables(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """The raw tables whose row count or load times differ."""
+    return [table for table in sorted(set(before.get("raw", {})) | set(now["raw"]))
+            if before.get("raw", {}).get(table) != now["raw"].get(table)]
+
+
 def what_changed(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """The inputs that differ, in words: which raw tables (with their row counts), the
     project, the salt, the package versions."""
     changed = []
-    for table in sorted(set(before.get("raw", {})) | set(now["raw"])):
+    for table in changed_raw_tables(before, now):
         old, new = before.get("raw", {}).get(table), now["raw"].get(table)
-        if old != new:
-            changed.append(f"{table} ({old[0] if old else 'absent'} -> {new[0] if new else 'absent'} rows)")
+        changed.append(f"{table} ({old[0] if old else 'absent'} -> {new[0] if new else 'absent'} rows)")
     if before.get("project") != now["project"]:
         changed.append("the dbt project's files")
     if before.get("salt") != now["salt"]:
@@ -114,6 +123,10 @@ def what_changed(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
     if before.get("versions") != now["versions"]:
         changed.append(f"package versions {before.get('versions')} -> {now['versions']}")
     return changed
+
+
+def _only_raw_changed(before: dict[str, Any], now: dict[str, Any]) -> bool:
+    return all(before.get(key) == now[key] for key in ("project", "salt", "versions"))
 
 
 def transform_decision(settings: Settings, force: bool = False) -> TransformDecision:
@@ -130,9 +143,11 @@ def transform_decision(settings: Settings, force: bool = False) -> TransformDeci
     if last_fingerprint == fingerprint:
         reason = (f"nothing dbt reads changed since the build of run {run_id}: the staging, "
                   "intermediate and marts tables are current")
-        return TransformDecision(False, reason, fingerprint, inputs)
+        return TransformDecision(False, reason, fingerprint, inputs, [])
     reason = "changed since the last build: " + "; ".join(what_changed(last_inputs, inputs))
-    return TransformDecision(True, reason, fingerprint, inputs)
+    only_raw = _only_raw_changed(last_inputs, inputs)
+    return TransformDecision(True, reason, fingerprint, inputs,
+                             changed_raw_tables(last_inputs, inputs) if only_raw else None)
 
 
 def record_build(settings: Settings, run_id: str, decision: dict[str, Any]) -> dict[str, str]:

@@ -10,17 +10,23 @@ measures the alternatives with the pieces below.
 from __future__ import annotations
 
 import gc
+import json
 from datetime import timedelta
-from typing import Any, NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
-from crm_followups.core.names import WAREHOUSE_POOL
+from crm_followups.core.names import TRANSFORM_DECISION_XCOM_KEY, WAREHOUSE_POOL
 from crm_followups.core.settings import DBT_PROJECT_DIR, Settings
 from crm_followups.transform.dbt_runner import export_dbt_task_environment, release_duckdb
 
+if TYPE_CHECKING:  # builds imports duckdb: not at DAG parse time
+    from crm_followups.transform.builds import TransformDecision
+
 GROUP_ID = "transform"
+RECORD_TASK_ID = "record_transform"
 
 
 def dbt_manifest() -> str:
@@ -64,9 +70,10 @@ def after_dbt_task(context: Any, result: Any = None) -> None:
 
 def operator_args(timeout: timedelta) -> dict[str, Any]:
     """What every dbt task gets: the one-slot warehouse pool (they write the working copy), the
-    step's timeout and the hooks above."""
+    step's timeout, the hooks above, and ``none_failed``: a task runs after upstream tasks that
+    ``transform_due`` skipped as current (``skip_current_tasks``), never after a failed one."""
     return {"install_deps": False, "execution_timeout": timeout, "pool": WAREHOUSE_POOL,
-            "pre_execute": before_dbt_task, "post_execute": after_dbt_task}
+            "pre_execute": before_dbt_task, "post_execute": after_dbt_task, "trigger_rule": "none_failed"}
 
 
 def transform_group(timeout: timedelta) -> DbtTaskGroup:
@@ -90,21 +97,53 @@ def transform_group(timeout: timedelta) -> DbtTaskGroup:
     )
 
 
-def skipped_when_not_due(task: Any) -> set[str]:
-    """What a night with nothing new for dbt skips: the tasks after ``task`` (``transform_due``)
-    up to where the night joins again (trigger rule ``none_failed``: ``train``), which still
-    runs, as do all the tasks after it."""
-    dag = task.dag
-    after = task.get_flat_relative_ids(upstream=False)
-    joins = {t for t in after if dag.get_task(t).trigger_rule == "none_failed"}
-    return after - joins - set().union(*(dag.get_task(t).get_flat_relative_ids(upstream=False)
-                                        for t in joins))
+
+def _sources_read(manifest: dict[str, Any]) -> dict[str, frozenset[str]]:
+    """Per dbt node, the tables (``schema.identifier``) of the sources it reads, directly or
+    through the nodes it depends on."""
+    sources = {uid: f"{s['schema']}.{s['identifier']}" for uid, s in manifest["sources"].items()}
+    parents = {uid: node["depends_on"]["nodes"] for uid, node in manifest["nodes"].items()}
+    reads: dict[str, frozenset[str]] = {}
+
+    def read_by(uid: str) -> frozenset[str]:
+        if uid in sources:
+            return frozenset({sources[uid]})
+        if uid not in reads:
+            reads[uid] = frozenset().union(*(read_by(parent) for parent in parents.get(uid, [])))
+        return reads[uid]
+
+    return {uid: read_by(uid) for uid in parents}
 
 
-def skip_transform(task: Any) -> NoReturn:
-    """Skip the whole group and the build's record at once (``task`` succeeds). A short-circuit
-    skips only its direct downstream tasks and leaves the rest to their trigger rules, one
-    level per scheduler pass: a second each under ``dag.test``, 4 s of a 19 s night."""
+def transform_tasks(due_task: Any) -> set[str]:
+    """The transform step's tasks after ``due_task`` (``transform_due``): the dbt group's and
+    the build's record."""
+    after = due_task.get_flat_relative_ids(upstream=False)
+    return {t for t in after if t.startswith(f"{GROUP_ID}.")} | ({RECORD_TASK_ID} & after)
+
+
+def current_tasks(due_task: Any, changed_tables: list[str] | None) -> set[str]:
+    """The group's tasks whose dbt node reads none of ``changed_tables`` (None: everything
+    changed): their tables and tests are as the last build left them. On a night that only
+    appends communications, the customers', HubSpot's and Salesforce's models and the snapshot."""
+    if changed_tables is None:
+        return set()
+    reads = _sources_read(json.loads(Path(dbt_manifest()).read_text()))
+    dag, changed = due_task.dag, set(changed_tables)
+    return {t for t in transform_tasks(due_task) - {RECORD_TASK_ID}
+            if not reads[dag.get_task(t).extra_context["dbt_node_config"]["unique_id"]] & changed}
+
+
+def skip_current_tasks(due_task: Any, ti: Any, decision: TransformDecision) -> None:
+    """Record the night's decision with the tasks it skips (the run's checks count those as
+    done), then skip them all at once: the whole step when nothing dbt reads changed, else the
+    tasks that read only unchanged tables. Their downstream tasks run on ``none_failed``. All at
+    once, because skips left to trigger rules spread one level per scheduler pass: a second
+    each under ``dag.test``, 4 s of a 19 s night."""
     from airflow.sdk.exceptions import DownstreamTasksSkipped
 
-    raise DownstreamTasksSkipped(tasks=sorted(skipped_when_not_due(task)))
+    skipped = sorted(transform_tasks(due_task) if not decision.due
+                     else current_tasks(due_task, decision.changed_tables))
+    ti.xcom_push(key=TRANSFORM_DECISION_XCOM_KEY, value={**decision.as_dict(), "skipped_tasks": skipped})
+    if skipped:
+        raise DownstreamTasksSkipped(tasks=skipped)

@@ -85,29 +85,62 @@ def test_every_dbt_model_snapshot_and_test_is_a_task_before_the_followups(dagbag
     train = dag.get_task("train")
     assert dbt_tasks <= train.get_flat_relative_ids(upstream=True)
     assert all(dag.get_task(t).trigger_rule == "all_success"
-               for t in [*dbt_tasks, *STEPS_AFTER_TRANSFORM] if t not in ("score_merge", "train"))
-    # train runs after a group that built or was skipped on purpose, never after a failed one
-    assert train.trigger_rule == "none_failed"
+               for t in STEPS_AFTER_TRANSFORM if t not in ("record_transform", "score_merge", "train"))
+    # dbt tasks, the record and train run after tasks that built or were skipped as current
+    # (transform_due), never after a failed one
+    assert all(dag.get_task(t).trigger_rule == "none_failed"
+               for t in [*dbt_tasks, "record_transform", "train"])
 
 
-def test_a_night_with_nothing_for_dbt_skips_the_group_and_only_it(dagbag):
-    """``transform_due`` skips the dbt tasks and the build's record, all at once; the night goes
-    on from ``train``, which the run checks count as done (cli.nightly)."""
+class _TaskInstance:
+    def __init__(self) -> None:
+        self.xcom: dict[str, object] = {}
+
+    def xcom_push(self, key: str, value: object) -> None:
+        self.xcom[key] = value
+
+
+def _skipped(due, decision) -> set[str]:
+    """What transform_due skips for ``decision``, checked against the decision it records."""
     from airflow.sdk.exceptions import DownstreamTasksSkipped
 
-    from crm_followups.cli.nightly import skipped_on_purpose
-    from crm_followups.transform.dbt_tasks import skip_transform
+    from crm_followups.core.names import TRANSFORM_DECISION_XCOM_KEY
+    from crm_followups.transform.dbt_tasks import skip_current_tasks
+
+    ti = _TaskInstance()
+    try:
+        skip_current_tasks(due, ti, decision)
+        skipped: set[str] = set()
+    except DownstreamTasksSkipped as skip:
+        skipped = set(skip.tasks)
+    assert set(ti.xcom[TRANSFORM_DECISION_XCOM_KEY]["skipped_tasks"]) == skipped
+    return skipped
+
+
+def test_transform_due_skips_what_is_current_all_at_once(dagbag):
+    """Nothing new for dbt: the dbt tasks and the build's record, in one step (the night goes on
+    from ``train``). New communications only: the tasks whose models read no changed table
+    (customers, HubSpot, Salesforce, the snapshot). The run's checks count both as done."""
+    from crm_followups.transform.builds import TransformDecision
 
     dag = dagbag.dags["crm_nightly"]
     due = dag.get_task("transform_due")
     dbt_tasks = {t for t in dag.task_ids if t.startswith("transform.")}
-    with pytest.raises(DownstreamTasksSkipped) as skipped:
-        skip_transform(due)
-    assert set(skipped.value.tasks) == dbt_tasks | {"record_transform"}
-    states = {t: {"success"} for t in dag.task_ids} | {t: {"skipped"} for t in skipped.value.tasks}
-    assert skipped_on_purpose(dag, states) == dbt_tasks | {"record_transform"}
-    built = {t: {"success"} for t in dag.task_ids}
-    assert skipped_on_purpose(dag, built) == set()
+    nothing_new = TransformDecision(False, "same", "f", {}, [])
+    assert _skipped(due, nothing_new) == dbt_tasks | {"record_transform"}
+
+    skipped = _skipped(due, TransformDecision(True, "new rows", "f", {}, ["raw.communications"]))
+    assert {"transform.stg_generic__customers_model_build", "transform.snp_customers_snapshot_build",
+            "transform.stg_hubspot__communications_model_build",
+            "transform.base_mapped__communications_model_build"} <= skipped
+    built = dbt_tasks - skipped
+    assert {"transform.base_generic__communications_model_build",
+            "transform.stg_generic__communications_model_build", "transform.fct_communications_model_build",
+            "transform.dim_customers_model_build", "transform.assert_every_communication_in_fact_once_test",
+            "transform.relationships_fct_threads_customer_id__customer_id__ref_dim_customers__test"} <= built
+
+    everything = TransformDecision(True, "the dbt project's files", "f", {}, None)
+    assert _skipped(due, everything) == set()
 
 
 def test_dbt_tasks_write_the_runs_working_copy(dagbag, monkeypatch, tmp_path):

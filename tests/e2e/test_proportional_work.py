@@ -71,4 +71,5 @@ def test_a_night_with_one_new_file_loads_it_alone_and_scores_only_its_inbound_ro
     assert one_new_file["trends"]["refitted"] == 0
     transform = one_new_file["transform"]
     assert transform["built"] is True and "raw.communications (" in transform["reason"]
-    assert transform["models"] > 0
+    # only the models reading raw.communications build; the customers' and the snapshot are current
+    assert transform["models"] > 0 and transform["snapshots"] == 0 and transform["current"] > 0

@@ -53,6 +53,7 @@ def test_new_rows_in_raw_make_it_due_naming_the_table(warehouse: Settings):
     decision = transform_decision(warehouse)
     assert decision.due
     assert f"{COMMUNICATIONS} (3 -> 5 rows)" in decision.reason
+    assert decision.changed_tables == [COMMUNICATIONS], "only the models reading it are due"
 
 
 def test_rows_deleted_from_raw_make_it_due(warehouse: Settings):
@@ -75,12 +76,15 @@ def test_the_same_count_loaded_later_still_makes_it_due(warehouse: Settings):
 def test_another_salt_makes_it_due(warehouse: Settings):
     _built(warehouse)
     rotated = Settings(data_dir=warehouse.data_dir, configured_hash_salt="another salt")
-    assert "the hashing salt" in transform_decision(rotated).reason
+    decision = transform_decision(rotated)
+    assert "the hashing salt" in decision.reason
+    assert decision.changed_tables is None, "every model is due"
 
 
 def test_forcing_builds_whatever_changed(warehouse: Settings):
     _built(warehouse)
-    assert transform_decision(warehouse, force=True).due
+    forced = transform_decision(warehouse, force=True)
+    assert forced.due and forced.changed_tables is None
 
 
 def test_the_project_digest_follows_the_project_files_not_dbts_output(tmp_path: Path):

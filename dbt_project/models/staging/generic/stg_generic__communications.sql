@@ -15,7 +15,10 @@
 
 with
 
-delivered as (
+-- read twice on an incremental build: not materialised, so that only the versions of the
+-- records delivered since the last build are read in full (DuckDB would otherwise copy all
+-- of raw first: 0.2 s instead of 0.05 s for 10k new rows over 1M)
+delivered as not materialized (
 
     {{ union_sources([
         ref('base_generic__communications'),
