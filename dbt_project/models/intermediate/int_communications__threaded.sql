@@ -2,9 +2,18 @@
 -- channel and subject (reply prefixes removed), with no gap of more than seven days between
 -- consecutive messages. Set-based sessionisation: a gap opens a thread, a running sum
 -- numbers them.
--- A table, not a view: the contact history, fct_threads and their tests read it, and as a view
--- each of them would sort all history again.
-{{ config(materialized='table') }}
+-- Incremental per customer: threads never span customers, so a build computes again only the
+-- threads of the customers in customers_to_rethread (new, late or moved communications) and
+-- replaces their rows; contact history, fct_threads and their tests read this table.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['source_system', 'customer_id'],
+        on_schema_change='append_new_columns',
+        post_hook="{{ delete_customers_without_communications(ref('int_communications__unioned')) }}",
+    )
+}}
 
 with
 
@@ -14,6 +23,11 @@ communications as (
         *,
         {{ normalise_subject('subject') }} as subject_key
     from {{ ref('int_communications__unioned') }}
+    {% if is_incremental() %}
+    where (source_system, customer_id) in (
+        {{ customers_to_rethread(ref('int_communications__unioned')) }}
+    )
+    {% endif %}
 
 ),
 
@@ -60,7 +74,8 @@ final as (
         row_number() over (
             partition by source_system, customer_id, channel, subject_key, thread_number
             order by occurred_at, communication_id
-        ) as position_in_thread
+        ) as position_in_thread,
+        loaded_at
     from numbered
 
 )

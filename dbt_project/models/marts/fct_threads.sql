@@ -1,11 +1,28 @@
 -- One row per thread (conversation): when it started, how fast the first reply came and
--- whether the customer is still waiting for an answer. Rebuilt in full: a late message can
--- join or split threads.
+-- whether the customer is still waiting for an answer. Incremental per customer, like
+-- int_communications__threaded: a late message can join or split a customer's threads, so
+-- every thread of a customer it rethreaded is built again and replaces the customer's rows.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['source_system', 'customer_id'],
+        on_schema_change='append_new_columns',
+        post_hook="{{ delete_customers_without_communications(ref('int_communications__threaded')) }}",
+    )
+}}
+
 with
 
 messages as (
 
     select * from {{ ref('int_communications__threaded') }}
+    {% if is_incremental() %}
+    where (source_system, customer_id) in (
+        {{ customers_to_rethread(ref('int_communications__threaded'), watermark='last_loaded_at',
+                                 built_count='sum(messages)') }}
+    )
+    {% endif %}
 
 ),
 
@@ -33,7 +50,8 @@ threads as (
         {{ value_at_extreme('direction', ['occurred_at', 'communication_id'], last=true) }}
             as last_direction,
         {{ value_at_extreme('communication_id', ['occurred_at', 'communication_id'], last=false) }}
-            as first_communication_id
+            as first_communication_id,
+        max(loaded_at) as last_loaded_at
     from messages
     group by thread_id
 
@@ -78,7 +96,10 @@ final as (
         r.first_response_at,
         {{ dbt.datediff('t.first_inbound_at', 'r.first_response_at', 'minute') }}
             as first_response_minutes,
-        t.last_direction = 'inbound' as is_awaiting_reply
+        t.last_direction = 'inbound' as is_awaiting_reply,
+
+        -- load time, the incremental build's watermark
+        t.last_loaded_at
 
     from threads as t
     left join first_responses as r on r.thread_id = t.thread_id
