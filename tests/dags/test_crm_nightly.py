@@ -99,6 +99,10 @@ class _TaskInstance:
     def xcom_push(self, key: str, value: object) -> None:
         self.xcom[key] = value
 
+    def xcom_pull(self, task_ids: str, key: str) -> object:
+        assert task_ids == "transform_due"
+        return self.xcom.get(key)
+
 
 def _skipped(due, decision) -> set[str]:
     """What transform_due skips for ``decision``, checked against the decision it records."""
@@ -141,6 +145,20 @@ def test_transform_due_skips_what_is_current_all_at_once(dagbag):
 
     everything = TransformDecision(True, "the dbt project's files", "f", {}, None)
     assert _skipped(due, everything) == set()
+
+
+def test_unit_tests_run_only_when_the_project_or_versions_may_have_changed():
+    """They test SQL against fixed rows: on a night where only raw tables changed since a
+    passing build they are left out; when everything is due, or outside a night, they run."""
+    from crm_followups.core.names import TRANSFORM_DECISION_XCOM_KEY
+    from crm_followups.transform.dbt_tasks import unit_tests_due
+
+    ti = _TaskInstance()
+    assert unit_tests_due({"ti": ti}) and unit_tests_due({})
+    ti.xcom_push(TRANSFORM_DECISION_XCOM_KEY, {"due": True, "changed_tables": ["raw.communications"]})
+    assert not unit_tests_due({"ti": ti})
+    ti.xcom_push(TRANSFORM_DECISION_XCOM_KEY, {"due": True, "changed_tables": None})
+    assert unit_tests_due({"ti": ti})
 
 
 def test_dbt_tasks_write_the_runs_working_copy(dagbag, monkeypatch, tmp_path):
