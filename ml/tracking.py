@@ -265,8 +265,12 @@ def load_fingerprint(files: Path) -> str | None:
 
 
 def _loaded_fingerprints(settings: Settings) -> dict[str, str]:
-    path = settings.champion_loads_path
-    return json.loads(path.read_text()) if path.exists() else {}
+    """The fingerprints of the versions that loaded; none when the file is missing or unreadable
+    (every champion then loads in full)."""
+    try:
+        return json.loads(settings.champion_loads_path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
 
 
 def _record_loaded(settings: Settings, key: str, fingerprint: str) -> None:
@@ -274,7 +278,7 @@ def _record_loaded(settings: Settings, key: str, fingerprint: str) -> None:
     fingerprints = {**_loaded_fingerprints(settings), key: fingerprint}
     path = settings.champion_loads_path
     path.parent.mkdir(parents=True, exist_ok=True)
-    scratch = path.with_suffix(".tmp")
+    scratch = path.with_suffix(f".{os.getpid()}.tmp")
     scratch.write_text(json.dumps(fingerprints, indent=1, sort_keys=True))
     scratch.replace(path)
 

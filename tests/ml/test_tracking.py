@@ -81,6 +81,16 @@ def test_a_champion_that_loaded_is_not_loaded_again_while_unchanged(settings: Se
     assert check_champions(settings)[INTENT_MODEL] == "1"
 
 
+def test_an_unreadable_record_of_loads_means_a_full_load(settings: Settings) -> None:
+    model_file = _register_champion(settings)
+    settings.champion_loads_path.parent.mkdir(parents=True, exist_ok=True)
+    settings.champion_loads_path.write_text("{not json")
+    assert check_champions(settings)[INTENT_MODEL] == "1"
+    model_file.write_bytes(model_file.read_bytes()[:100])
+    with pytest.raises(ChampionLoadError):
+        check_champions(settings)
+
+
 def test_a_champion_corrupted_after_it_loaded_fails_the_next_check(settings: Settings) -> None:
     model_file = _register_champion(settings)
     check_champions(settings)  # loaded once, in this process too
