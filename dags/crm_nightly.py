@@ -8,7 +8,8 @@ Turns the night's CRM exports into the follow-up list for the run's logical date
    **begin_night** copies the published warehouse to the run's working copy, which every
    later step writes (`crm_followups.core.nights`);
    **check_champions**: every registered champion model loads (a missing or corrupt one stops
-   the night, naming its version and files);
+   the night, naming its version and files; a version that loaded before is re-loaded only
+   when its files or the loading code changed, `ml.tracking.load_fingerprint`);
 1. **extract** new export files into `raw.*` (each file once, every row loaded or rejected),
    then **source_freshness**: a feed silent past its `error_after` stops the night, a late or
    empty optional feed only warns;

@@ -7,9 +7,12 @@ start, naming the version and where its files are.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
+import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 import urllib.error
@@ -19,6 +22,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import mlflow
 import mlflow.sklearn
@@ -27,6 +32,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 from mlflow.models.model import ModelInfo
+from mlflow.store.artifact.models_artifact_repo import REGISTERED_MODEL_META_FILE_NAME
 
 from crm_followups.core.names import CHAMPION_ALIAS, INTENT_MODEL, SENTIMENT_MODEL, TOPICS_MODEL
 from crm_followups.core.settings import Settings
@@ -48,6 +54,10 @@ os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
 # (MLflow adds its own pin). Listing them also spares MLflow seconds of requirement inference.
 SERVING_PACKAGES = ("scikit-learn", "numpy", "pandas", "scipy", "skops", "pyarrow")
 ML_PACKAGE_DIR = Path(__file__).resolve().parent
+# What loading a champion depends on besides its files: a version whose files, these packages and
+# the `ml` modules are as they were when it last loaded would load again (the load is a function
+# of them), so the night's check hashes them instead of loading (skops's import alone is seconds).
+LOADING_PACKAGES = (*SERVING_PACKAGES, "mlflow")
 # The MLflow UI (3.x) shows model-training pages for experiments of this kind, GenAI ones else.
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING_KIND = "custom_model_development"
@@ -222,21 +232,88 @@ def load_model_version(model_name: str, version: str):
     return _LOADED[key]
 
 
+def _champion_files(model_name: str, version: str) -> Path | None:
+    """The local folder a registry version's files load from; None when they are remote."""
+    uri = urlparse(MlflowClient().get_model_version_download_uri(model_name, version))
+    return Path(url2pathname(uri.path)) if uri.scheme == "file" else None
+
+
+def _model_files(files: Path) -> list[Path]:
+    """The files of a model folder, without what loading it writes there: the name and version
+    MLflow writes as it hands the folder out, and the bytecode of its code modules."""
+    if not files.is_dir():
+        return []
+    return sorted(p for p in files.rglob("*") if p.is_file() and p.name != REGISTERED_MODEL_META_FILE_NAME
+                  and "__pycache__" not in p.relative_to(files).parts)
+
+
+def load_fingerprint(files: Path) -> str | None:
+    """SHA-256 of everything a load of the model in ``files`` reads: its files (path and bytes),
+    the loading packages' versions, the `ml` modules and Python; None when there is no file."""
+    paths = _model_files(files)
+    if not paths:
+        return None
+    digest = hashlib.sha256(sys.version.encode())
+    for package in LOADING_PACKAGES:
+        digest.update(f"{package}=={importlib.metadata.version(package)}".encode())
+    for path in paths:
+        digest.update(str(path.relative_to(files)).encode())
+        digest.update(path.read_bytes())
+    for module in sorted(ML_PACKAGE_DIR.glob("*.py")):
+        digest.update(module.read_bytes())
+    return digest.hexdigest()
+
+
+def _loaded_fingerprints(settings: Settings) -> dict[str, str]:
+    """The fingerprints of the versions that loaded; none when the file is missing or unreadable
+    (every champion then loads in full)."""
+    try:
+        return json.loads(settings.champion_loads_path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def _record_loaded(settings: Settings, key: str, fingerprint: str) -> None:
+    """Remember that the model with ``fingerprint`` loaded (written whole: a rename)."""
+    fingerprints = {**_loaded_fingerprints(settings), key: fingerprint}
+    path = settings.champion_loads_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = path.with_suffix(f".{os.getpid()}.tmp")
+    scratch.write_text(json.dumps(fingerprints, indent=1, sort_keys=True))
+    scratch.replace(path)
+
+
+def _check_champion(settings: Settings, current: ModelVersion) -> None:
+    """Load ``current`` unless it loaded before with the same fingerprint; a failure to load is
+    a ``ChampionLoadError`` naming the version and its files."""
+    name, version = current.name, str(current.version)
+    files = _champion_files(name, version)
+    fingerprint = None if files is None else load_fingerprint(files)
+    key = f"{name}/{version}"
+    if fingerprint is not None and _loaded_fingerprints(settings).get(key) == fingerprint:
+        return
+    try:  # not the process's cache: the files may have changed since it loaded them
+        model = load_logged_model(f"models:/{name}/{version}")
+    except Exception as exc:  # any failure to load is the same fault: the champion is unusable
+        raise ChampionLoadError(
+            f"{name} version {version} (the champion) cannot be loaded from "
+            f"{current.source}: {type(exc).__name__}: {exc}. Retrain with force_train, or move "
+            f"the alias to a good version") from exc
+    _LOADED[(mlflow.get_tracking_uri(), name, version)] = model
+    if fingerprint is not None:
+        _record_loaded(settings, key, fingerprint)
+
+
 def check_champions(settings: Settings) -> dict[str, str | None]:
-    """Load every registered champion once, at the start of a night: a missing or corrupt model
-    fails the night there, naming the version and its files, whether or not anything new would
-    have been scored. Returns each model's champion version (None before the first)."""
+    """Check every registered champion at the start of a night: a missing or corrupt model fails
+    the night there, naming the version and its files, whether or not anything new would have
+    been scored. A version is loaded in full the first time; later nights hash what that load
+    read (``load_fingerprint``) and load again only when it changed. Returns each model's
+    champion version (None before the first)."""
     versions: dict[str, str | None] = {}
     for name in (INTENT_MODEL, SENTIMENT_MODEL, TOPICS_MODEL):
         current = champion(settings, name)
         versions[name] = None if current is None else str(current.version)
-        if current is None:
-            continue
-        try:
-            load_model_version(name, str(current.version))
-        except Exception as exc:  # any failure to load is the same fault: the champion is unusable
-            raise ChampionLoadError(
-                f"{name} version {current.version} (the champion) cannot be loaded from "
-                f"{current.source}: {type(exc).__name__}: {exc}. Retrain with force_train, or move "
-                f"the alias to a good version") from exc
+        if current is not None:
+            _check_champion(settings, current)
     return versions

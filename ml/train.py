@@ -96,6 +96,12 @@ select communication_id, subject, body, label,
        md5_number(source_system || '|' || communication_id) % {round(1 / HOLDOUT_SHARE)} = 0 as in_holdout
 from marts.fct_communications
 where label is not null and direction = 'inbound'"""
+# What ``load_labelled`` would return, counted in the warehouse: whether the intent model is due
+# is decided without reading a million texts into memory.
+LEARNABLE_COUNT_SQL = f"""
+with labelled as ({LABELLED_SQL}),
+learnable as (select label from labelled where not in_holdout group by label having count(*) >= {CV_FOLDS})
+select count(*), count(distinct label) from labelled where label in (select label from learnable)"""
 
 
 @dataclass
@@ -118,6 +124,13 @@ def load_labelled(settings: Settings) -> pd.DataFrame:
     return labelled[labelled["label"].isin(counts.index[counts >= CV_FOLDS])].reset_index(drop=True)
 
 
+def count_learnable(settings: Settings) -> tuple[int, int]:
+    """The rows and the distinct labels ``load_labelled`` would return."""
+    with connect(settings) as con:
+        rows, labels = con.execute(LEARNABLE_COUNT_SQL).fetchone()
+    return rows, labels
+
+
 def _scores(y_true, y_pred) -> dict[str, float]:
     return {"accuracy": accuracy_score(y_true, y_pred),
             "macro_f1": f1_score(y_true, y_pred, average="macro", zero_division=0)}
@@ -137,13 +150,14 @@ def train_intent(settings: Settings, force: bool = False, params: IntentParams =
     that model is registered. ``min_confidence`` (the follow-up rules' threshold per intent)
     travels with the model, so the served model also answers whether the rules act on its answer
     (``ml.serving``)."""
-    labelled = load_labelled(settings)
-    if len(labelled) < MIN_LABELLED or labelled["label"].nunique() < 2:
-        return TrainResult(False, f"too few labelled communications ({len(labelled)}; "
+    rows, labels = count_learnable(settings)
+    if rows < MIN_LABELLED or labels < 2:
+        return TrainResult(False, f"too few labelled communications ({rows}; "
                                   f"need {MIN_LABELLED} over at least 2 labels)")
-    reason = training_due(settings, INTENT_MODEL, len(labelled), force)
+    reason = training_due(settings, INTENT_MODEL, rows, force)
     if reason is None:
         return TrainResult(False, "not due: the champion is recent and the labelled data has not grown")
+    labelled = load_labelled(settings)
     x = text_frame(labelled["subject"], labelled["body"])
     y = labelled["label"]
     holdout = labelled["in_holdout"].to_numpy()

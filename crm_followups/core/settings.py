@@ -198,6 +198,11 @@ class Settings(BaseSettings):
         return self.data_dir / "mlflow"
 
     @property
+    def champion_loads_path(self) -> Path:
+        """The fingerprint of each champion version that loaded (``ml.tracking.check_champions``)."""
+        return self.mlflow_dir / "champion_loads.json"
+
+    @property
     def mlflow_tracking_uri(self) -> str:
         """The tracking server, else SQLite in the data folder.
 

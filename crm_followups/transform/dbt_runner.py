@@ -127,8 +127,8 @@ def check_source_freshness(settings: Settings) -> dict[str, str]:
     without a delivery) stops the night, naming the source; ``warn`` (a feed a day and a half
     late, or an optional feed such as HubSpot with no rows at all) is logged and the night
     goes on. Returns each source table's status, e.g. ``{"generic.communications": "pass"}``."""
-    try:
-        nodes = run_dbt(settings, "source freshness")
+    try:  # no manifest.json or sources.json in night-target: nothing reads them (0.1-0.3 s)
+        nodes = run_dbt(settings, "source freshness", "--no-write-json")
     except DbtError as exc:
         stale = ", ".join(f"{_source_name(n['node'])} ({n['status']} {n['message']})".replace(" )", ")")
                           for n in exc.failed)

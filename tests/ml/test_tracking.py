@@ -19,6 +19,7 @@ from sklearn.pipeline import Pipeline
 
 from crm_followups.core.names import CHAMPION_ALIAS, INTENT_EXPERIMENT, INTENT_MODEL
 from crm_followups.core.settings import Settings
+from ml import tracking
 from ml.score import champion_versions
 from ml.tracking import (
     ChampionLoadError,
@@ -70,6 +71,31 @@ def test_a_deleted_champion_folder_fails_naming_its_version(settings: Settings) 
     model_file = _register_champion(settings)
     shutil.rmtree(model_file.parent)
     with pytest.raises(ChampionLoadError, match=rf"{INTENT_MODEL} version 1 \(the champion\)"):
+        check_champions(settings)
+
+
+def test_a_champion_that_loaded_is_not_loaded_again_while_unchanged(settings: Settings, monkeypatch) -> None:
+    _register_champion(settings)
+    check_champions(settings)
+    monkeypatch.setattr(tracking, "load_logged_model", lambda uri: pytest.fail(f"{uri} loaded again"))
+    assert check_champions(settings)[INTENT_MODEL] == "1"
+
+
+def test_an_unreadable_record_of_loads_means_a_full_load(settings: Settings) -> None:
+    model_file = _register_champion(settings)
+    settings.champion_loads_path.parent.mkdir(parents=True, exist_ok=True)
+    settings.champion_loads_path.write_text("{not json")
+    assert check_champions(settings)[INTENT_MODEL] == "1"
+    model_file.write_bytes(model_file.read_bytes()[:100])
+    with pytest.raises(ChampionLoadError):
+        check_champions(settings)
+
+
+def test_a_champion_corrupted_after_it_loaded_fails_the_next_check(settings: Settings) -> None:
+    model_file = _register_champion(settings)
+    check_champions(settings)  # loaded once, in this process too
+    model_file.write_bytes(model_file.read_bytes()[:100])
+    with pytest.raises(ChampionLoadError, match=rf"{INTENT_MODEL} version 1 \(the champion\) cannot be"):
         check_champions(settings)
 
 
