@@ -74,7 +74,9 @@ def before_dbt_task(context: Any) -> None:
     and (under ``dag.test``) MLflow and scikit-learn: 29% of a nothing-new night's samples
     before."""
     export_dbt_task_environment(_night(context))
-    if not unit_tests_due(context):
+    if unit_tests_due(context):  # also after a failed task, whose post_execute did not run
+        os.environ.pop(EXCLUDE_RESOURCE_TYPES, None)
+    else:
         os.environ[EXCLUDE_RESOURCE_TYPES] = "unit_test"
     gc.freeze()
 
