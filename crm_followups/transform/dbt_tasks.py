@@ -1,6 +1,6 @@
 """The transform step's Airflow tasks: the dbt project rendered by astronomer-cosmos, one
 ``dbt build`` task per model (the model, then its tests), so the UI names the failed model and
-a retry starts there.
+a retry starts there; and what ``transform_due`` skips as current (``skip_current_tasks``).
 
 Imported by the DAG file at parse time: nothing heavy here (dbt loads in the tasks). Which
 rendering and why: docs/benchmark-findings.md, "dbt in Airflow"; ``bench/dbt_modes.py``
@@ -117,7 +117,6 @@ def transform_group(timeout: timedelta) -> DbtTaskGroup:
                                    should_detach_multiple_parents_tests=True, emit_datasets=False),
         operator_args=operator_args(timeout),
     )
-
 
 
 def _sources_read(manifest: dict[str, Any]) -> dict[str, frozenset[str]]:
