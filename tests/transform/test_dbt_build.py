@@ -135,6 +135,24 @@ def test_incremental_marts_equal_a_full_refresh(nights):
         assert counted == in_fact
 
 
+def test_a_table_built_before_its_watermark_column_existed_is_rebuilt_whole(nights, tmp_path):
+    """A warehouse from before fct_threads was incremental has no last_loaded_at: the next
+    build treats every customer as new (append_new_columns adds the column), not fail."""
+    incremental, full, _ = nights
+    older = Settings(data_dir=tmp_path / "older", configured_hash_salt="test-salt")
+    older.ensure_dirs()
+    shutil.copy(incremental.warehouse_path, older.warehouse_path)
+    with duckdb.connect(str(older.warehouse_path)) as con:
+        con.execute("alter table marts.fct_threads drop column last_loaded_at")
+    run_dbt(older, "build", "--select", "fct_threads")
+    with duckdb.connect(str(full.warehouse_path)) as con:
+        con.execute(f"attach '{older.warehouse_path}' as incremental (read_only)")
+        try:
+            assert _differences(con, "marts.fct_threads") == (0, 0)
+        finally:
+            con.execute("detach incremental")
+
+
 def test_a_late_file_for_an_old_day_is_counted_in_the_daily_aggregates(nights):
     incremental, _, _ = nights
     with duckdb.connect(str(incremental.warehouse_path)) as con:
