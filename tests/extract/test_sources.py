@@ -1,5 +1,6 @@
 """Real exports (HubSpot, Salesforce, a GBK mapped CSV, JSONL) through extract and dbt."""
 
+import csv
 import datetime as dt
 import shutil
 from pathlib import Path
@@ -81,6 +82,31 @@ def test_every_source_reaches_the_marts(delivered):
     assert customers["00Q5e00000LdLd1EAA"] == ("Sam Placeholder", "Demo Corp", "FR", False, True)
     assert customers["9002"] == ("Leo Sample", "Sample Widgets Ltd", "GB", False, True)
     assert customers["KD-001"][:2] == ("张三（虚构）", "示例科技有限公司")
+
+
+def test_a_later_email_message_alone_reaches_its_task_and_thread(delivered):
+    """A Salesforce e-mail task takes its direction and text from its EmailMessage: a newer
+    message delivered without its task must reach the incremental fact and thread tables."""
+    build_warehouse(delivered)
+    with (FIXTURES / "salesforce" / "EmailMessage.csv").open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        message = next(reader)
+        columns = reader.fieldnames
+    message.update(LASTMODIFIEDDATE="2026-02-01T09:00:00.000Z", INCOMING="0",
+                   TEXTBODY="The replacement parts shipped today.")
+    with (delivered.exports_dir / "salesforce" / "EmailMessage_2.csv").open(
+            "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=columns, quoting=csv.QUOTE_ALL)
+        writer.writeheader()
+        writer.writerow(message)
+    assert load_exports(delivered).count("loaded") == 1
+    build_warehouse(delivered)
+    task = message["ACTIVITYID"]
+    assert _comm(delivered, "salesforce", task)[2] == "outbound"
+    assert _comm(delivered, "salesforce", task)[5] == "The replacement parts shipped today."
+    assert _query(delivered, """select direction from intermediate.int_communications__threaded
+                                where source_system = 'salesforce' and communication_id = ?""",
+                  (task,)) == [("outbound",)]
 
 
 def test_raw_keeps_every_delivery_in_its_own_table(delivered):

@@ -35,6 +35,10 @@ task_activities as (
         tasks.id, tasks._source_system, tasks.whoid, tasks.ownerid, tasks.subject,
         tasks.isdeleted, tasks.lastmodifieddate, tasks._loaded_at, tasks._file,
         tasks._row_number,
+        -- the row changes when its task or its e-mail message is delivered again: incremental
+        -- models downstream take it up by this load time
+        greatest(tasks._loaded_at, coalesce(email_messages._loaded_at, tasks._loaded_at))
+            as _content_loaded_at,
         case
             when lower(trim(tasks.tasksubtype)) = 'call' then 'phone'
             when lower(trim(tasks.tasksubtype)) in ('email', 'listemail') then 'email'
@@ -58,7 +62,7 @@ task_directions as (
 
     select
         id, _source_system, whoid, ownerid, subject, isdeleted, lastmodifieddate,
-        _loaded_at, _file, _row_number, channel,
+        _loaded_at, _file, _row_number, _content_loaded_at, channel,
         case
             when has_email_message
                 then case when {{ export_flag('email_incoming') }} then 'inbound' else 'outbound' end
@@ -76,7 +80,7 @@ events as (
 
     select
         id, _source_system, whoid, ownerid, subject, isdeleted, lastmodifieddate,
-        _loaded_at, _file, _row_number,
+        _loaded_at, _file, _row_number, _loaded_at as _content_loaded_at,
         'meeting' as channel, 'outbound' as direction, false as direction_inferred, description as body,
         coalesce(nullif(trim(startdatetime), ''), nullif(trim(activitydatetime), ''), createddate) as occurred
     from {{ source('salesforce', 'event') }}
@@ -118,7 +122,7 @@ renamed as (
 
         -- timestamps
         {{ export_timestamp('occurred') }} as occurred_at,
-        _loaded_at as loaded_at
+        _content_loaded_at as loaded_at
 
     from latest_version
     where not {{ export_flag('isdeleted') }}
