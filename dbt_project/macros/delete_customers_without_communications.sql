@@ -2,8 +2,10 @@
     communication left upstream (a correction moved their last one away), which
     delete+insert alone would keep, having no new rows to replace them with. -#}
 {% macro delete_customers_without_communications(upstream) -%}
-    delete from {{ this }}
-    where (source_system, customer_id) not in (
-        select source_system, customer_id from {{ upstream }}
+    delete from {{ this }} as built
+    where not exists (
+        select 1 from {{ upstream }} as upstream
+        where upstream.source_system = built.source_system
+            and upstream.customer_id = built.customer_id
     )
 {%- endmacro %}
