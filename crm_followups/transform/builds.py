@@ -34,13 +34,17 @@ VERSIONED_PACKAGES = ("dbt-core", "dbt-duckdb", "duckdb")
 class TransformDecision:
     """Whether the night builds, why, and the fingerprint the build records when it does.
     ``changed_tables``: the raw tables that changed since the last build, or None when every
-    model is due (no build yet, forced, or the project, salt or versions changed)."""
+    model is due (no build yet, forced, or the project, salt or versions changed).
+    ``full_refresh``: the project, salt or versions changed since the last build, so the
+    incremental tables are rebuilt from raw (``dbt --full-refresh``): otherwise the rows they
+    already hold would keep what the old SQL, salt or versions made of them."""
 
     due: bool
     reason: str
     fingerprint: str
     inputs: dict[str, Any]
     changed_tables: list[str] | None = None
+    full_refresh: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -135,19 +139,21 @@ def transform_decision(settings: Settings, force: bool = False) -> TransformDeci
         inputs = build_inputs(con, settings)
         last = _last_build(con)
     fingerprint = _fingerprint(inputs)
-    if force:
-        return TransformDecision(True, "forced (force_transform)", fingerprint, inputs)
     if last is None:
         return TransformDecision(True, "no dbt build recorded in this warehouse yet", fingerprint, inputs)
     run_id, last_fingerprint, last_inputs = last
+    full_refresh = not _only_raw_changed(last_inputs, inputs)
+    rebuilt = "; incremental tables rebuilt in full" if full_refresh else ""
+    if force:
+        return TransformDecision(True, f"forced (force_transform){rebuilt}", fingerprint, inputs, None,
+                                 full_refresh)
     if last_fingerprint == fingerprint:
         reason = (f"nothing dbt reads changed since the build of run {run_id}: the staging, "
                   "intermediate and marts tables are current")
         return TransformDecision(False, reason, fingerprint, inputs, [])
-    reason = "changed since the last build: " + "; ".join(what_changed(last_inputs, inputs))
-    only_raw = _only_raw_changed(last_inputs, inputs)
+    reason = "changed since the last build: " + "; ".join(what_changed(last_inputs, inputs)) + rebuilt
     return TransformDecision(True, reason, fingerprint, inputs,
-                             changed_raw_tables(last_inputs, inputs) if only_raw else None)
+                             None if full_refresh else changed_raw_tables(last_inputs, inputs), full_refresh)
 
 
 def record_build(settings: Settings, run_id: str, decision: dict[str, Any]) -> dict[str, str]:

@@ -29,8 +29,8 @@ if TYPE_CHECKING:  # builds imports duckdb: not at DAG parse time
 GROUP_ID = "transform"
 DUE_TASK_ID = "transform_due"
 RECORD_TASK_ID = "record_transform"
-# dbt's environment variable for --exclude-resource-type
-EXCLUDE_RESOURCE_TYPES = "DBT_EXCLUDE_RESOURCE_TYPES"
+# the environment variables of dbt's --exclude-resource-type and --full-refresh (night_flags)
+NIGHT_FLAGS = ("DBT_EXCLUDE_RESOURCE_TYPES", "DBT_FULL_REFRESH")
 
 
 def dbt_manifest() -> str:
@@ -55,38 +55,45 @@ def _night(context: Any) -> Settings:
     return Settings().for_night(context["run_id"])
 
 
-def unit_tests_due(context: Any) -> bool:
-    """dbt's unit tests check the models' SQL against fixed rows: their outcome depends only on
-    the project files and the dbt and DuckDB versions. When ``transform_due`` found those as
-    they were at the last build whose tests all passed (its decision names only changed raw
-    tables), they would pass again, so the night skips them (0.1-0.4 s each). Outside a night
-    (no decision), they run."""
+def night_flags(context: Any) -> dict[str, str]:
+    """dbt's flags for this night, from ``transform_due``'s decision, as the environment
+    variables dbt reads. Unit tests check the models' SQL against fixed rows: their outcome
+    depends only on the project files and the dbt and DuckDB versions, so when only raw tables
+    changed since the last build whose tests all passed, they are left out (0.1-0.4 s each).
+    When the project, the salt or the versions changed, the incremental tables are rebuilt in
+    full (``DBT_FULL_REFRESH``), or their rows would keep what the old ones made of them.
+    Outside a night (no decision): dbt's defaults."""
     ti = context.get("ti")
     decision = ti.xcom_pull(task_ids=DUE_TASK_ID, key=TRANSFORM_DECISION_XCOM_KEY) if ti else None
-    return decision is None or decision.get("changed_tables") is None
+    if decision is None:
+        return {}
+    flags = {"DBT_EXCLUDE_RESOURCE_TYPES": "unit_test"} if decision.get("changed_tables") is not None else {}
+    return flags | ({"DBT_FULL_REFRESH": "true"} if decision.get("full_refresh") else {})
+
+
+def _clear_night_flags() -> None:
+    for name in NIGHT_FLAGS:
+        os.environ.pop(name, None)
 
 
 def before_dbt_task(context: Any) -> None:
-    """Before a dbt task: the run's working copy and the salt in the environment dbt reads, unit
-    tests left out when not due, and the process's heap frozen. Cosmos runs ``gc.collect()``
-    after every dbt invocation (its ``_cleanup_dbt_adapters``); frozen objects are not
-    traversed, so that collection walks only what the dbt command allocated, not Airflow, dbt
-    and (under ``dag.test``) MLflow and scikit-learn: 29% of a nothing-new night's samples
-    before."""
+    """Before a dbt task: the run's working copy and the salt in the environment dbt reads, the
+    night's flags (a failed task's, whose post_execute did not run, cleared first), and the
+    process's heap frozen. Cosmos runs ``gc.collect()`` after every dbt invocation (its
+    ``_cleanup_dbt_adapters``); frozen objects are not traversed, so that collection walks only
+    what the dbt command allocated, not Airflow, dbt and (under ``dag.test``) MLflow and
+    scikit-learn: 29% of a nothing-new night's samples before."""
     export_dbt_task_environment(_night(context))
-    if unit_tests_due(context):  # also after a failed task, whose post_execute did not run
-        os.environ.pop(EXCLUDE_RESOURCE_TYPES, None)
-    else:
-        os.environ[EXCLUDE_RESOURCE_TYPES] = "unit_test"
+    _clear_night_flags()
+    os.environ.update(night_flags(context))
     gc.freeze()
 
 
 def after_dbt_task(context: Any, result: Any = None) -> None:
-    """After a dbt task: close the working copy dbt-duckdb keeps open, drop the unit-test
-    exclusion, and unfreeze the heap so that later collections can free the frozen objects
-    again."""
+    """After a dbt task: close the working copy dbt-duckdb keeps open, clear the night's
+    flags, and unfreeze the heap so that later collections can free the frozen objects again."""
     release_duckdb()
-    os.environ.pop(EXCLUDE_RESOURCE_TYPES, None)
+    _clear_night_flags()
     gc.unfreeze()
 
 

@@ -147,18 +147,22 @@ def test_transform_due_skips_what_is_current_all_at_once(dagbag):
     assert _skipped(due, everything) == set()
 
 
-def test_unit_tests_run_only_when_the_project_or_versions_may_have_changed():
-    """They test SQL against fixed rows: on a night where only raw tables changed since a
-    passing build they are left out; when everything is due, or outside a night, they run."""
+def test_the_nights_dbt_flags_follow_what_changed():
+    """Only raw tables changed: no unit tests (SQL checked against fixed rows). The project,
+    salt or versions changed: unit tests, and the incremental tables rebuilt in full. Outside a
+    night: dbt's defaults."""
     from crm_followups.core.names import TRANSFORM_DECISION_XCOM_KEY
-    from crm_followups.transform.dbt_tasks import unit_tests_due
+    from crm_followups.transform.dbt_tasks import night_flags
 
     ti = _TaskInstance()
-    assert unit_tests_due({"ti": ti}) and unit_tests_due({})
-    ti.xcom_push(TRANSFORM_DECISION_XCOM_KEY, {"due": True, "changed_tables": ["raw.communications"]})
-    assert not unit_tests_due({"ti": ti})
-    ti.xcom_push(TRANSFORM_DECISION_XCOM_KEY, {"due": True, "changed_tables": None})
-    assert unit_tests_due({"ti": ti})
+    assert night_flags({"ti": ti}) == night_flags({}) == {}
+    ti.xcom_push(TRANSFORM_DECISION_XCOM_KEY, {"due": True, "changed_tables": ["raw.communications"],
+                                               "full_refresh": False})
+    assert night_flags({"ti": ti}) == {"DBT_EXCLUDE_RESOURCE_TYPES": "unit_test"}
+    ti.xcom_push(TRANSFORM_DECISION_XCOM_KEY, {"due": True, "changed_tables": None, "full_refresh": True})
+    assert night_flags({"ti": ti}) == {"DBT_FULL_REFRESH": "true"}
+    ti.xcom_push(TRANSFORM_DECISION_XCOM_KEY, {"due": True, "changed_tables": None, "full_refresh": False})
+    assert night_flags({"ti": ti}) == {}
 
 
 def test_dbt_tasks_write_the_runs_working_copy(dagbag, monkeypatch, tmp_path):

@@ -54,6 +54,7 @@ def test_new_rows_in_raw_make_it_due_naming_the_table(warehouse: Settings):
     assert decision.due
     assert f"{COMMUNICATIONS} (3 -> 5 rows)" in decision.reason
     assert decision.changed_tables == [COMMUNICATIONS], "only the models reading it are due"
+    assert not decision.full_refresh
 
 
 def test_rows_deleted_from_raw_make_it_due(warehouse: Settings):
@@ -79,6 +80,18 @@ def test_another_salt_makes_it_due(warehouse: Settings):
     decision = transform_decision(rotated)
     assert "the hashing salt" in decision.reason
     assert decision.changed_tables is None, "every model is due"
+    assert decision.full_refresh, "the incremental tables' rows were hashed with the old salt"
+
+
+def test_a_changed_project_rebuilds_the_incremental_tables_in_full(warehouse: Settings, monkeypatch):
+    """New SQL must reach the rows incremental tables already hold, not only the new ones."""
+    from crm_followups.transform import builds
+
+    _built(warehouse)
+    monkeypatch.setattr(builds, "project_digest", lambda: "a deployed change")
+    decision = transform_decision(warehouse)
+    assert decision.due and decision.full_refresh and decision.changed_tables is None
+    assert "the dbt project's files" in decision.reason and "rebuilt in full" in decision.reason
 
 
 def test_forcing_builds_whatever_changed(warehouse: Settings):
