@@ -47,7 +47,7 @@ times["registry"] = time.perf_counter() - start
 models = {}
 for name, version in versions.items():
     start = time.perf_counter()
-    models[name] = load_model_version(name, version)
+    models[name] = load_model_version(settings, name, version)
     times[name] = time.perf_counter() - start
 times["ready"] = time.perf_counter() - started
 with connect(settings) as con:

@@ -1,12 +1,10 @@
-"""Evaluation artifacts for a training run: per-class report and confusion matrix."""
+"""Evaluation artifacts for a training run: per-class report and confusion matrix.
+
+matplotlib is imported when a matrix is drawn, not with this module: the nights that train
+nothing import the training code all the same, and matplotlib's import takes a second."""
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display on a worker
-
-import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 from sklearn.metrics import ConfusionMatrixDisplay, classification_report
@@ -14,6 +12,8 @@ from sklearn.metrics import ConfusionMatrixDisplay, classification_report
 
 def log_evaluation(y_true, y_pred, prefix: str = "holdout") -> None:
     """``<prefix>_classification_report.json`` and ``<prefix>_confusion_matrix.png`` on the run."""
+    from ml.charts import plt, release  # headless (Agg), configured there
+
     labels = np.unique(np.concatenate([np.asarray(y_true), np.asarray(y_pred)]))
     report = classification_report(y_true, y_pred, labels=labels, output_dict=True, zero_division=0)
     mlflow.log_dict(report, f"{prefix}_classification_report.json")
@@ -24,4 +24,4 @@ def log_evaluation(y_true, y_pred, prefix: str = "holdout") -> None:
     ax.set_title(f"{prefix} confusion matrix")
     fig.tight_layout()
     mlflow.log_figure(fig, f"{prefix}_confusion_matrix.png")
-    plt.close(fig)
+    release(fig)

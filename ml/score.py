@@ -121,9 +121,9 @@ def champion_versions(settings: Settings) -> ChampionVersions | None:
 
 def load_champions(settings: Settings, versions: ChampionVersions) -> Champions:
     point_at_store(settings)
-    return Champions(versions, load_model_version(INTENT_MODEL, versions.intent),
-                     versions.sentiment and load_model_version(SENTIMENT_MODEL, versions.sentiment),
-                     versions.topic and load_model_version(TOPICS_MODEL, versions.topic))
+    return Champions(versions, load_model_version(settings, INTENT_MODEL, versions.intent),
+                     versions.sentiment and load_model_version(settings, SENTIMENT_MODEL, versions.sentiment),
+                     versions.topic and load_model_version(settings, TOPICS_MODEL, versions.topic))
 
 
 def _column(values, kind: pa.DataType, rows: int) -> pa.Array:

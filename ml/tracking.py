@@ -223,12 +223,15 @@ def load_champion(model_name: str):
 _LOADED: dict[tuple[str, str, str], object] = {}
 
 
-def load_model_version(model_name: str, version: str):
+def load_model_version(settings: Settings, model_name: str, version: str):
     """A fixed registry version, so every partition of a night scores with the same model;
-    loaded once per process and store."""
+    loaded once per process and store, and remembered as loaded (``load_fingerprint``) so the
+    next night's champion check need not load it again."""
     key = (mlflow.get_tracking_uri(), model_name, version)
     if key not in _LOADED:
-        _LOADED[key] = load_logged_model(f"models:/{model_name}/{version}")
+        fingerprint = _version_fingerprint(model_name, version)
+        _remember(settings, model_name, version, load_logged_model(f"models:/{model_name}/{version}"),
+                  fingerprint)
     return _LOADED[key]
 
 
@@ -283,14 +286,26 @@ def _record_loaded(settings: Settings, key: str, fingerprint: str) -> None:
     scratch.replace(path)
 
 
+def _version_fingerprint(model_name: str, version: str) -> str | None:
+    """The version's ``load_fingerprint``, taken before it loads (a file changed during the load
+    then differs next time); None when its files are not local."""
+    files = _champion_files(model_name, version)
+    return None if files is None else load_fingerprint(files)
+
+
+def _remember(settings: Settings, model_name: str, version: str, model, fingerprint: str | None) -> None:
+    """Keep a version just loaded for this process, and its fingerprint for later nights' checks."""
+    _LOADED[(mlflow.get_tracking_uri(), model_name, version)] = model
+    if fingerprint is not None:
+        _record_loaded(settings, f"{model_name}/{version}", fingerprint)
+
+
 def _check_champion(settings: Settings, current: ModelVersion) -> None:
     """Load ``current`` unless it loaded before with the same fingerprint; a failure to load is
     a ``ChampionLoadError`` naming the version and its files."""
     name, version = current.name, str(current.version)
-    files = _champion_files(name, version)
-    fingerprint = None if files is None else load_fingerprint(files)
-    key = f"{name}/{version}"
-    if fingerprint is not None and _loaded_fingerprints(settings).get(key) == fingerprint:
+    fingerprint = _version_fingerprint(name, version)
+    if fingerprint is not None and _loaded_fingerprints(settings).get(f"{name}/{version}") == fingerprint:
         return
     try:  # not the process's cache: the files may have changed since it loaded them
         model = load_logged_model(f"models:/{name}/{version}")
@@ -299,9 +314,7 @@ def _check_champion(settings: Settings, current: ModelVersion) -> None:
             f"{name} version {version} (the champion) cannot be loaded from "
             f"{current.source}: {type(exc).__name__}: {exc}. Retrain with force_train, or move "
             f"the alias to a good version") from exc
-    _LOADED[(mlflow.get_tracking_uri(), name, version)] = model
-    if fingerprint is not None:
-        _record_loaded(settings, key, fingerprint)
+    _remember(settings, name, version, model, fingerprint)
 
 
 def check_champions(settings: Settings) -> dict[str, str | None]:

@@ -26,7 +26,6 @@ import pandas as pd
 from crm_followups.core.names import TRENDS_EXPERIMENT
 from crm_followups.core.settings import Settings
 from crm_followups.core.warehouse import connect
-from ml.charts import forecast_figure, release
 from ml.engagement import engagement_changes, store_engagement_changes
 from ml.forecasting import BASELINE, CANDIDATES, Fit, fit_series, forecast_with, skip_reason
 from ml.tracking import use_experiment
@@ -174,7 +173,17 @@ def log_run(trends: pd.DataFrame, models: pd.DataFrame, refitted: pd.Series, fla
     series = models.drop(columns="params").assign(fitted_on=models["fitted_on"].astype("string"))
     unset = {np.nan: None, pd.NA: None, np.inf: None}  # JSON has no NaN or infinity
     mlflow.log_dict(series.replace(unset).to_dict(orient="records"), "series.json")
-    for key, frame in trends[trends["series_key"].isin(refitted)].groupby("series_key"):
+    _log_charts(trends[trends["series_key"].isin(refitted)])
+
+
+def _log_charts(trends: pd.DataFrame) -> None:
+    """One chart per series in ``trends``: the refitted ones, so most nights draw none and
+    never pay matplotlib's import (a second)."""
+    if trends.empty:
+        return
+    from ml.charts import forecast_figure, release
+
+    for key, frame in trends.groupby("series_key"):
         figure = forecast_figure(frame, f"{key} ({frame['model'].iat[0]})")
         mlflow.log_figure(figure, f"charts/{_metric_key(key)}.png")
         release(figure)

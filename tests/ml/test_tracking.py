@@ -81,6 +81,14 @@ def test_a_champion_that_loaded_is_not_loaded_again_while_unchanged(settings: Se
     assert check_champions(settings)[INTENT_MODEL] == "1"
 
 
+def test_a_version_scoring_loaded_is_not_loaded_again_by_the_next_check(settings: Settings,
+                                                                         monkeypatch) -> None:
+    _register_champion(settings)  # trained and promoted: the first night scores with it
+    load_model_version(settings, INTENT_MODEL, "1")
+    monkeypatch.setattr(tracking, "load_logged_model", lambda uri: pytest.fail(f"{uri} loaded again"))
+    assert check_champions(settings)[INTENT_MODEL] == "1"
+
+
 def test_an_unreadable_record_of_loads_means_a_full_load(settings: Settings) -> None:
     model_file = _register_champion(settings)
     settings.champion_loads_path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,7 +110,7 @@ def test_a_champion_corrupted_after_it_loaded_fails_the_next_check(settings: Set
 def test_a_version_is_loaded_once_per_process_and_store(settings: Settings) -> None:
     _register_champion(settings)
     check_champions(settings)
-    assert load_model_version(INTENT_MODEL, "1") is load_model_version(INTENT_MODEL, "1")
+    assert load_model_version(settings, INTENT_MODEL, "1") is load_model_version(settings, INTENT_MODEL, "1")
 
 
 def _text_model() -> tuple[Pipeline, pd.DataFrame]:
@@ -133,7 +141,7 @@ def test_a_logged_champion_stores_its_vocabularies_as_arrays_and_scores_as_fitte
     with zipfile.ZipFile(model_file) as stored:
         assert '"vocabulary_"' not in stored.read("schema.json").decode()  # no dict entry by entry
 
-    loaded = load_model_version(INTENT_MODEL, "1")
+    loaded = load_model_version(settings, INTENT_MODEL, "1")
     assert _vocabularies(loaded) == _vocabularies(model)  # the fitted state, the logged model untouched
     assert np.array_equal(loaded.predict_proba(x), model.predict_proba(x))
     # MLflow serving a plain scikit-learn model has no project hook: scikit-learn rebuilds them
@@ -147,6 +155,6 @@ def test_a_champion_logged_with_dict_vocabularies_still_loads(settings: Settings
     with mlflow.start_run():  # as log_model did before the vocabularies were stored as arrays
         mlflow.sklearn.log_model(model, name="model", registered_model_name=INTENT_MODEL,
                                  serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS)
-    loaded = load_model_version(INTENT_MODEL, "1")
+    loaded = load_model_version(settings, INTENT_MODEL, "1")
     assert _vocabularies(loaded) == _vocabularies(model)
     assert np.array_equal(loaded.predict_proba(x), model.predict_proba(x))
