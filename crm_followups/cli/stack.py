@@ -61,10 +61,27 @@ def set_up(settings: Settings) -> None:
     prepare_environment(settings)
     check_config(settings)
     create_warehouse(settings)
-    log.info("preparing Airflow metadata in %s", settings.airflow_home)
-    _airflow("db", "migrate")
-    _airflow("pools", "set", WAREHOUSE_POOL, "1", "One writer at a time for the DuckDB warehouse")
+    prepare_airflow_metadata()
     write_dbt_manifest(settings)
+
+
+def prepare_airflow_metadata() -> None:
+    """Migrate Airflow's metadata DB and create the one-slot ``warehouse`` pool, in this process:
+    the nights it runs (``dag.test``) use the same DB, and each ``airflow`` CLI process would
+    spend two seconds importing Airflow again."""
+    from airflow.configuration import AIRFLOW_HOME
+
+    wanted = os.environ["AIRFLOW_HOME"]
+    if wanted != AIRFLOW_HOME:  # Airflow reads it once, on its first import
+        raise RuntimeError(f"Airflow was imported with AIRFLOW_HOME={AIRFLOW_HOME}, but this run's "
+                           f"is {wanted}: nothing may import Airflow before the set-up")
+    from airflow.models.pool import Pool
+    from airflow.utils.db import upgradedb
+
+    log.info("preparing Airflow metadata in %s", AIRFLOW_HOME)
+    upgradedb()
+    Pool.create_or_update_pool(WAREHOUSE_POOL, slots=1, include_deferred=False,
+                               description="One writer at a time for the DuckDB warehouse")
 
 
 def serve_ui(settings: Settings, which: str, port: int, schedule: bool = False) -> None:

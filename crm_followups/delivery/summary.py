@@ -93,7 +93,9 @@ def _followups_line(done: dict[str, Any]) -> str:
 
 def _champions_line(versions: dict[str, str | None]) -> str:
     loaded = [f"{name} v{version}" for name, version in versions.items() if version]
-    return f"loaded {', '.join(loaded)}" if loaded else "no champion yet: tonight trains the first"
+    if not loaded:
+        return "no champion yet: tonight trains the first"
+    return f"{', '.join(loaded)} load (each loaded, or its files unchanged since a load)"
 
 
 def _publish_line(done: dict[str, str | None]) -> str:
