@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from crm_followups.cli.stack import collector_paused
 from crm_followups.core.names import DAG_ID, ERROR_XCOM_KEY, TRANSFORM_DECISION_XCOM_KEY
 from crm_followups.core.settings import DAGS_DIR, Settings
 
@@ -147,7 +148,8 @@ def run_nightly(settings: Settings, date: dt.date, force_train: bool = False,
     from crm_followups.cli.task_logs import task_log_files
 
     _write_sample_if_empty(settings, date)
-    dag = load_dag()
+    with collector_paused():
+        dag = load_dag()
     _check_date(dag, date)
     log.info("running %s for %s", DAG_ID, date)
     logical_date = dt.datetime.combine(date, dt.time(), tzinfo=dt.UTC)
