@@ -19,7 +19,6 @@ from crm_followups.core.settings import DAGS_DIR, Settings
 
 log = logging.getLogger("crm_followups")
 # The transform group's tasks by kind, as cosmos names them (crm_followups.transform.dbt_tasks)
-DBT_TASKS = {"models": "_model_build", "snapshots": "_snapshot_build", "tests": "_test"}
 
 
 class NightFailedError(RuntimeError):
@@ -84,11 +83,12 @@ def _problems(dag: Any, run_id: str) -> list[str]:
     from airflow.utils.session import create_session
 
     from crm_followups.cli.metadata import task_records, xcom_values
+    from crm_followups.transform.dbt_tasks import DUE_TASK_ID
 
     with create_session() as session:
         records = task_records(session, run_id)
         errors = xcom_values(session, run_id, ERROR_XCOM_KEY)
-        decision = xcom_values(session, run_id, TRANSFORM_DECISION_XCOM_KEY).get(("transform_due", -1), {})
+        decision = xcom_values(session, run_id, TRANSFORM_DECISION_XCOM_KEY).get((DUE_TASK_ID, -1), {})
     by_task: dict[str, list] = {}
     for record in records:
         by_task.setdefault(record.task_id, []).append(record)
@@ -110,6 +110,7 @@ def step_results(run_id: str) -> dict[str, Any]:
     from airflow.utils.session import create_session
 
     from crm_followups.cli.metadata import task_records, xcom_values
+    from crm_followups.transform.dbt_tasks import DUE_TASK_ID, GROUP_ID, TASK_SUFFIXES
 
     with create_session() as session:
         values = xcom_values(session, run_id, "return_value")
@@ -121,11 +122,11 @@ def step_results(run_id: str) -> dict[str, Any]:
             steps.setdefault(task_id, []).append(value)
         elif "." not in task_id:
             steps[task_id] = value
-    dbt_done = [r.task_id for r in records if r.step == "transform" and r.state == "success"]
-    decision = decisions.get(("transform_due", -1), {})
-    done = {kind: sum(t.endswith(suffix) for t in dbt_done) for kind, suffix in DBT_TASKS.items()}
-    current = [t for t in decision.get("skipped_tasks", []) if t.startswith("transform.")]
-    steps["transform"] = {**done, "current": len(current) if decision.get("due") else 0,
+    dbt_done = [r.task_id for r in records if r.step == GROUP_ID and r.state == "success"]
+    decision = decisions.get((DUE_TASK_ID, -1), {})
+    done = {kind: sum(t.endswith(suffix) for t in dbt_done) for kind, suffix in TASK_SUFFIXES.items()}
+    current = [t for t in decision.get("skipped_tasks", []) if t.startswith(f"{GROUP_ID}.")]
+    steps[GROUP_ID] = {**done, "current": len(current) if decision.get("due") else 0,
                           "built": decision.get("due"), "reason": decision.get("reason")}
     return steps
 

@@ -29,6 +29,8 @@ if TYPE_CHECKING:  # builds imports duckdb: not at DAG parse time
 GROUP_ID = "transform"
 DUE_TASK_ID = "transform_due"
 RECORD_TASK_ID = "record_transform"
+# what each task builds, by the suffix cosmos gives its id under TestBehavior.BUILD
+TASK_SUFFIXES = {"models": "_model_build", "snapshots": "_snapshot_build", "tests": "_test"}
 # the environment variables of dbt's --exclude-resource-type and --full-refresh (night_flags)
 NIGHT_FLAGS = ("DBT_EXCLUDE_RESOURCE_TYPES", "DBT_FULL_REFRESH")
 
