@@ -1,10 +1,12 @@
 """The intent (customer needs) model: how it is built, trained and asked.
 
-Character n-grams beside word n-grams serve English and Chinese; a linear SVM over them,
-calibrated (Platt scaling on out-of-fold scores) so its confidence reads as a probability: the
-follow-up rules decide, per intent, from which probability an answer is acted on. Averaging it
-with a logistic regression reads about 0.3 points more on banking77 but trains many times
-slower (``docs/models.md``), so it is not used.
+Character n-grams beside word n-grams serve English and Chinese; over them, a soft vote of
+three fast linear models: a linear SVM calibrated by Platt scaling on out-of-fold scores, a
+weakly regularised logistic regression stopped after a few saga passes, and a multinomial
+naive Bayes. Each alone reads 88-90.5% on banking77; their averaged probabilities read about
+91.0%, with a lower log loss than the calibrated SVM alone (``docs/models.md``). The
+probabilities are the confidence: the follow-up rules decide, per intent, from which
+probability an answer is acted on.
 
 Training is bounded so a night costs minutes however large the labelled history grows: the
 settings are fixed (``IntentParams``, chosen once by ``bench/intent_banking77.py``, not by a
@@ -15,12 +17,16 @@ per label so that every label keeps its share and rare labels keep their rows
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import VotingClassifier
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
+from sklearn.naive_bayes import MultinomialNB
 from sklearn.pipeline import Pipeline
 from sklearn.svm import LinearSVC
 
@@ -33,10 +39,13 @@ SEED = 42
 N_JOBS = 2
 # Passes of the SVM's solver: noisy labels never let it converge, and more passes did not help.
 SVM_MAX_ITER = 200
+# Passes of the logistic regression's saga solver: stopped early on purpose; it is cheap
+# (lbfgs to convergence was 10x slower) and reads as well in the vote.
+LR_MAX_ITER = 15
 # Types skops does not trust by default (MLflow stores models with skops): calibration
-# internals and the features' text normaliser.
+# internals, the vote's named members (a dict) and the features' text normaliser.
 TRUSTED_TYPES = ["sklearn.calibration._CalibratedClassifier", "sklearn.calibration._SigmoidCalibration",
-                 "ml.features.normalise"]
+                 "sklearn.utils._bunch.Bunch", "ml.features.normalise"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,10 @@ class IntentParams:
     char_ngrams: tuple[int, int] = (2, 5)
     word_ngrams: tuple[int, int] = (1, 2)
     c: float = 1.0
+    lr_c: float = 30.0
+    nb_alpha: float = 0.03
+    # the vote's weights: calibrated SVM, logistic regression, naive Bayes
+    vote_weights: tuple[float, float, float] = (0.5, 0.3, 0.2)
     max_rows: int = 20_000
     min_rows_per_label: int = 500
 
@@ -80,19 +93,25 @@ def capped_rows(y: pd.Series, max_rows: int, min_rows_per_label: int, seed: int 
 
 
 def build_intent_model(params: IntentParams = DEFAULT_PARAMS, n_jobs: int = N_JOBS) -> Pipeline:
-    """The calibrated SVM over character and word n-grams.
+    """The soft vote of the calibrated SVM, the logistic regression and naive Bayes over
+    character and word n-grams. They err differently (a margin, a likelihood, word counts per
+    intent), so their averaged probabilities are right more often than any of them.
 
-    ``dual=True``: with noisy labels and more rows than features, scikit-learn's automatic
+    SVM: ``dual=True``: with noisy labels and more rows than features, scikit-learn's automatic
     choice (the primal solver) was 30x slower here; and on noisy labels the dual solver runs to
     its iteration limit, hence a lower one (``SVM_MAX_ITER``). ``ensemble=False``: one SVM on
     all the rows, its calibration learnt from out-of-fold scores; as accurate as the plain SVM and a
     third of the work to score."""
     # liblinear's dual solver visits samples in a random order: seeded, the same rows give the same model
     svm = LinearSVC(C=params.c, dual=True, max_iter=SVM_MAX_ITER, random_state=SEED)
+    calibrated = CalibratedClassifierCV(svm, method="sigmoid", cv=CV_FOLDS, ensemble=False, n_jobs=n_jobs)
+    logistic = LogisticRegression(C=params.lr_c, solver="saga", max_iter=LR_MAX_ITER, random_state=SEED)
+    bayes = MultinomialNB(alpha=params.nb_alpha)
+    vote = VotingClassifier([("svm", calibrated), ("logistic", logistic), ("bayes", bayes)], voting="soft",
+                            weights=list(params.vote_weights))
     return Pipeline([
         ("features", text_features(char_ngrams=params.char_ngrams, word_ngrams=params.word_ngrams)),
-        ("classifier", CalibratedClassifierCV(svm, method="sigmoid", cv=CV_FOLDS, ensemble=False,
-                                              n_jobs=n_jobs)),
+        ("classifier", vote),
     ])
 
 
@@ -108,7 +127,9 @@ def fit_intent_model(x: pd.DataFrame, y: pd.Series, params: IntentParams = DEFAU
                      n_jobs: int = N_JOBS) -> IntentFit:
     """Fit the calibrated model on a stratified cap of (x, y)."""
     rows = capped_rows(y, params.max_rows, params.min_rows_per_label)
-    model = build_intent_model(params, n_jobs).fit(x.iloc[rows], y.iloc[rows])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # the solvers' pass limits are deliberate
+        model = build_intent_model(params, n_jobs).fit(x.iloc[rows], y.iloc[rows])
     return IntentFit(model, params, len(rows))
 
 

@@ -181,8 +181,9 @@ def train_intent(settings: Settings, force: bool = False, params: IntentParams =
             log_model(judged.model, JUDGED_MODEL, MODEL_CODE, skops_trusted_types=TRUSTED_TYPES)
             final = fit_intent_model(x, y, params)
         mlflow.log_params({"features": "tfidf char_wb + word n-grams",
-                           "classifier": "linear_svm, sigmoid-calibrated",
-                           "C": params.c, "char_ngrams": params.char_ngrams,
+                           "classifier": "soft vote: calibrated linear_svm, logistic (saga), multinomial NB",
+                           "C": params.c, "lr_C": params.lr_c, "nb_alpha": params.nb_alpha,
+                           "vote_weights": params.vote_weights, "char_ngrams": params.char_ngrams,
                            "word_ngrams": params.word_ngrams, "max_rows": params.max_rows,
                            "min_rows_per_label": params.min_rows_per_label, "cv_folds": CV_FOLDS,
                            "n_jobs": N_JOBS, "labelled_rows": len(labelled), "training_rows": len(labelled),

@@ -28,7 +28,7 @@ from ml.topics import fit_topic_model
 from ml.train import train_intent, train_sentiment, train_topics
 
 # Barely any regularisation budget and single characters only: a deliberately weak challenger.
-WEAK = IntentParams(char_ngrams=(1, 1), c=1e-4)
+WEAK = IntentParams(char_ngrams=(1, 1), c=1e-4, lr_c=1e-4, nb_alpha=100.0)  # every voter weak
 
 
 def _phrases(held_out: bool) -> pd.DataFrame:
