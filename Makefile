@@ -3,7 +3,7 @@
 #                                the nightly DAG end to end on what is in the export inbox
 #   make test                    the test suite
 #   make bench [SIZES=100k,1M] [PROFILE=1]
-#                                the real DAG on generated exports -> docs/benchmarks.md (~7 min)
+#                                the real DAG on generated exports -> docs/benchmarks.md (~5 min)
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -58,7 +58,7 @@ test: install browser  ## run the test suite (browser tests included: make brows
 	$(PY) -m pytest
 
 # this checkout's code (PYTHONPATH), whichever checkout the venv was installed from
-bench: install  ## nightly benchmark into docs/benchmarks.md: SIZES=100k,1M (default; ~7 min on 2 quiet cores), PROFILE=1 adds py-spy
+bench: install  ## nightly benchmark into docs/benchmarks.md: SIZES=100k,1M (default; ~5 min on 2 quiet cores), PROFILE=1 adds py-spy
 	PYTHONPATH=$(CURDIR) $(PY) bench/nightly.py --sizes $(SIZES) $(if $(PROFILE),--profile)
 
 lint: install  ## ruff and the layers contract (import-linter, pyproject.toml)

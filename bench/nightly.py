@@ -2,7 +2,7 @@
 does) on generated exports of 100k and 1M communications, against the floor (DuckDB reading the
 export) and the naive script (bench/naive_script.py). Writes docs/benchmarks.md.
 
-    make bench                         # SIZES=100k,1M; about 7 min on 2 quiet cores (1M: 4)
+    make bench                         # SIZES=100k,1M; about 5 min on 2 quiet cores (1M: 3)
     .venv/bin/python bench/nightly.py --sizes 100k --profile
 
 Per size, in a fresh data folder: a first night (training included), a night with nothing new
