@@ -89,10 +89,10 @@ def prepare_airflow_metadata() -> None:
     """Migrate Airflow's metadata DB and create the one-slot ``warehouse`` pool, in this process:
     the nights it runs (``dag.test``) use the same DB, and each ``airflow`` CLI process would
     spend two seconds importing Airflow again."""
-    from airflow.configuration import AIRFLOW_HOME
+    from airflow.configuration import AIRFLOW_HOME, get_airflow_home
 
-    wanted = os.environ["AIRFLOW_HOME"]
-    if wanted != AIRFLOW_HOME:  # Airflow reads it once, on its first import
+    wanted = get_airflow_home()  # the environment's now, expanded as Airflow expands it
+    if wanted != AIRFLOW_HOME:  # Airflow read it once, on its first import
         raise RuntimeError(f"Airflow was imported with AIRFLOW_HOME={AIRFLOW_HOME}, but this run's "
                            f"is {wanted}: nothing may import Airflow before the set-up")
     from airflow.models.pool import Pool
