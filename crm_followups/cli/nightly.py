@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from crm_followups.cli.stack import collector_paused
+from crm_followups.cli.collector import collector_paused, collector_relaxed
 from crm_followups.core.names import DAG_ID, ERROR_XCOM_KEY, TRANSFORM_DECISION_XCOM_KEY
 from crm_followups.core.settings import DAGS_DIR, Settings
 
@@ -155,7 +155,7 @@ def run_nightly(settings: Settings, date: dt.date, force_train: bool = False,
     log.info("running %s for %s", DAG_ID, date)
     logical_date = dt.datetime.combine(date, dt.time(), tzinfo=dt.UTC)
     started = dt.datetime.now(dt.UTC)
-    with task_log_files():
+    with task_log_files(), collector_relaxed():
         run = dag.test(logical_date=logical_date, run_conf={"force_train": force_train,
                                                                     "force_transform": force_transform})
     _record_wall_clock_start(run.run_id, started)

@@ -3,16 +3,13 @@ manifest, and the local UIs, all over the one data folder (``CRM_DATA_DIR``)."""
 
 from __future__ import annotations
 
-import atexit
-import gc
 import logging
 import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
+from crm_followups.cli.collector import collector_paused, skip_collection_at_exit
 from crm_followups.cli.servers import Server, serve
 from crm_followups.core.names import DAG_ID, WAREHOUSE_POOL
 from crm_followups.core.settings import Settings
@@ -68,21 +65,7 @@ def set_up(settings: Settings) -> None:
         create_warehouse(settings)
         prepare_airflow_metadata()
         write_dbt_manifest(settings)
-    # the last collection at exit would walk all of them to free memory the OS takes back anyway
-    atexit.register(gc.freeze)
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off while Airflow, dbt and MLflow load, then what they
-    loaded frozen out of its reach: they make millions of long-lived objects, and each full
-    collection walks them all (4.5 s of a 20 s nothing-new ``make run``; 4 s more at exit)."""
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        gc.enable()
+    skip_collection_at_exit()
 
 
 def prepare_airflow_metadata() -> None:
