@@ -18,7 +18,6 @@ from crm_followups.core.names import DAG_ID, ERROR_XCOM_KEY, TRANSFORM_DECISION_
 from crm_followups.core.settings import DAGS_DIR, Settings
 
 log = logging.getLogger("crm_followups")
-# The transform group's tasks by kind, as cosmos names them (crm_followups.transform.dbt_tasks)
 
 
 class NightFailedError(RuntimeError):
