@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
@@ -300,13 +301,13 @@ def _remember(settings: Settings, model_name: str, version: str, model, fingerpr
         _record_loaded(settings, f"{model_name}/{version}", fingerprint)
 
 
-def _check_champion(settings: Settings, current: ModelVersion) -> None:
-    """Load ``current`` unless it loaded before with the same fingerprint; a failure to load is
-    a ``ChampionLoadError`` naming the version and its files."""
+def _check_champion(settings: Settings, current: ModelVersion) -> bool:
+    """Load ``current`` unless it loaded before with the same fingerprint (then False); a
+    failure to load is a ``ChampionLoadError`` naming the version and its files."""
     name, version = current.name, str(current.version)
     fingerprint = _version_fingerprint(name, version)
     if fingerprint is not None and _loaded_fingerprints(settings).get(f"{name}/{version}") == fingerprint:
-        return
+        return False
     try:  # not the process's cache: the files may have changed since it loaded them
         model = load_logged_model(f"models:/{name}/{version}")
     except Exception as exc:  # any failure to load is the same fault: the champion is unusable
@@ -315,18 +316,20 @@ def _check_champion(settings: Settings, current: ModelVersion) -> None:
             f"{current.source}: {type(exc).__name__}: {exc}. Retrain with force_train, or move "
             f"the alias to a good version") from exc
     _remember(settings, name, version, model, fingerprint)
+    return True
 
 
-def check_champions(settings: Settings) -> dict[str, str | None]:
+def check_champions(settings: Settings) -> dict[str, Any]:
     """Check every registered champion at the start of a night: a missing or corrupt model fails
     the night there, naming the version and its files, whether or not anything new would have
-    been scored. A version is loaded in full the first time; later nights hash what that load
-    read (``load_fingerprint``) and load again only when it changed. Returns each model's
-    champion version (None before the first)."""
+    been scored. A version is loaded in full the first time (here or by scoring); later nights
+    hash what that load read (``load_fingerprint``) and load again only when it changed.
+    Returns each model's champion version (None before the first) and the models loaded."""
     versions: dict[str, str | None] = {}
+    loaded: list[str] = []
     for name in (INTENT_MODEL, SENTIMENT_MODEL, TOPICS_MODEL):
         current = champion(settings, name)
         versions[name] = None if current is None else str(current.version)
-        if current is not None:
-            _check_champion(settings, current)
-    return versions
+        if current is not None and _check_champion(settings, current):
+            loaded.append(name)
+    return {"versions": versions, "loaded": loaded}

@@ -91,11 +91,13 @@ def _followups_line(done: dict[str, Any]) -> str:
     return f"{opened} open follow-ups{why}; CSV {done.get('outbox')}"
 
 
-def _champions_line(versions: dict[str, str | None]) -> str:
-    loaded = [f"{name} v{version}" for name, version in versions.items() if version]
-    if not loaded:
+def _champions_line(checked: dict[str, Any]) -> str:
+    champions = [f"{name} v{version}" for name, version in checked["versions"].items() if version]
+    if not champions:
         return "no champion yet: tonight trains the first"
-    return f"{', '.join(loaded)} load (each loaded, or its files unchanged since a load)"
+    loaded = len(checked["loaded"])
+    return (f"{', '.join(champions)} usable: {loaded} loaded, "
+            f"{len(champions) - loaded} unchanged since they last loaded")
 
 
 def _publish_line(done: dict[str, str | None]) -> str:

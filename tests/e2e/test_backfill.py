@@ -57,6 +57,8 @@ def test_the_summary_says_what_each_step_did(backfilled):
     assert "extract:          0 files loaded, 0 failed; 0 rows loaded, 0 rejected: no new file" in (
         backfilled.output), "the second night finds only files loaded the night before"
     assert "transform:        skipped: nothing dbt reads changed since the build of run" in backfilled.output
+    assert ("check_champions:  crm_intent v1, crm_sentiment v1, crm_topics v1 usable: 0 loaded, 3 unchanged "
+            "since they last loaded") in backfilled.output, "the first night's scoring loaded them"
     for step in ("check_config:", "source_freshness:", "transform:", "train:", "score:", "trends:",
                  "followups:"):
         assert step in backfilled.output

@@ -17,7 +17,13 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from crm_followups.core.names import CHAMPION_ALIAS, INTENT_EXPERIMENT, INTENT_MODEL
+from crm_followups.core.names import (
+    CHAMPION_ALIAS,
+    INTENT_EXPERIMENT,
+    INTENT_MODEL,
+    SENTIMENT_MODEL,
+    TOPICS_MODEL,
+)
 from crm_followups.core.settings import Settings
 from ml import tracking
 from ml.score import champion_versions
@@ -56,7 +62,7 @@ def _register_champion(settings: Settings) -> Path:
 
 def test_a_sound_champion_passes_the_check(settings: Settings) -> None:
     _register_champion(settings)
-    assert check_champions(settings)[INTENT_MODEL] == "1"
+    assert check_champions(settings)["versions"][INTENT_MODEL] == "1"
 
 
 def test_a_truncated_champion_fails_naming_its_version_and_files(settings: Settings) -> None:
@@ -76,9 +82,10 @@ def test_a_deleted_champion_folder_fails_naming_its_version(settings: Settings) 
 
 def test_a_champion_that_loaded_is_not_loaded_again_while_unchanged(settings: Settings, monkeypatch) -> None:
     _register_champion(settings)
-    check_champions(settings)
+    assert check_champions(settings)["loaded"] == [INTENT_MODEL]
     monkeypatch.setattr(tracking, "load_logged_model", lambda uri: pytest.fail(f"{uri} loaded again"))
-    assert check_champions(settings)[INTENT_MODEL] == "1"
+    versions = {INTENT_MODEL: "1", SENTIMENT_MODEL: None, TOPICS_MODEL: None}
+    assert check_champions(settings) == {"versions": versions, "loaded": []}
 
 
 def test_a_version_scoring_loaded_is_not_loaded_again_by_the_next_check(settings: Settings,
@@ -86,14 +93,14 @@ def test_a_version_scoring_loaded_is_not_loaded_again_by_the_next_check(settings
     _register_champion(settings)  # trained and promoted: the first night scores with it
     load_model_version(settings, INTENT_MODEL, "1")
     monkeypatch.setattr(tracking, "load_logged_model", lambda uri: pytest.fail(f"{uri} loaded again"))
-    assert check_champions(settings)[INTENT_MODEL] == "1"
+    assert check_champions(settings)["loaded"] == []
 
 
 def test_an_unreadable_record_of_loads_means_a_full_load(settings: Settings) -> None:
     model_file = _register_champion(settings)
     settings.champion_loads_path.parent.mkdir(parents=True, exist_ok=True)
     settings.champion_loads_path.write_text("{not json")
-    assert check_champions(settings)[INTENT_MODEL] == "1"
+    assert check_champions(settings)["versions"][INTENT_MODEL] == "1"
     model_file.write_bytes(model_file.read_bytes()[:100])
     with pytest.raises(ChampionLoadError):
         check_champions(settings)
