@@ -92,9 +92,13 @@ def _followups_line(done: dict[str, Any]) -> str:
 
 
 def _champions_line(checked: dict[str, Any]) -> str:
-    champions = [f"{name} v{version}" for name, version in checked["versions"].items() if version]
+    # the runs recorded before 2026-11-28 returned the versions alone (``crm-followups summary``)
+    versions = checked.get("versions", checked)
+    champions = [f"{name} v{version}" for name, version in versions.items() if version]
     if not champions:
         return "no champion yet: tonight trains the first"
+    if "loaded" not in checked:
+        return f"{', '.join(champions)} usable"
     loaded = len(checked["loaded"])
     return (f"{', '.join(champions)} usable: {loaded} loaded, "
             f"{len(champions) - loaded} unchanged since they last loaded")
