@@ -45,5 +45,6 @@ def collector_relaxed() -> Iterator[None]:
 
 def skip_collection_at_exit() -> None:
     """The interpreter's last collection would walk every object to free memory the operating
-    system takes back anyway: frozen, they are skipped."""
+    system takes back anyway: frozen, they are skipped. Registered once however many set-ups."""
+    atexit.unregister(gc.freeze)
     atexit.register(gc.freeze)

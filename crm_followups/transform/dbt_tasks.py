@@ -32,7 +32,7 @@ RECORD_TASK_ID = "record_transform"
 # what each task builds, by the suffix cosmos gives its id under TestBehavior.BUILD
 TASK_SUFFIXES = {"models": "_model_build", "snapshots": "_snapshot_build", "tests": "_test"}
 # the environment variables of dbt's --exclude-resource-type and --full-refresh (night_flags)
-NIGHT_FLAGS = ("DBT_EXCLUDE_RESOURCE_TYPES", "DBT_FULL_REFRESH")
+EXCLUDE_RESOURCE_TYPES, FULL_REFRESH = NIGHT_FLAGS = ("DBT_EXCLUDE_RESOURCE_TYPES", "DBT_FULL_REFRESH")
 
 
 def dbt_manifest() -> str:
@@ -69,8 +69,8 @@ def night_flags(context: Any) -> dict[str, str]:
     decision = ti.xcom_pull(task_ids=DUE_TASK_ID, key=TRANSFORM_DECISION_XCOM_KEY) if ti else None
     if decision is None:
         return {}
-    flags = {"DBT_EXCLUDE_RESOURCE_TYPES": "unit_test"} if decision.get("changed_tables") is not None else {}
-    return flags | ({"DBT_FULL_REFRESH": "true"} if decision.get("full_refresh") else {})
+    flags = {EXCLUDE_RESOURCE_TYPES: "unit_test"} if decision.get("changed_tables") is not None else {}
+    return flags | ({FULL_REFRESH: "true"} if decision.get("full_refresh") else {})
 
 
 def _clear_night_flags() -> None:
